@@ -1,0 +1,148 @@
+// vllm-ts native ABI: one C signature per op, implemented twice
+// (csrc/cpu: C++ with SIMD and a thread pool; csrc/cuda: CUDA C++).
+// src/native/ is the only TypeScript module that loads these libraries.
+//
+// Conventions
+// - Device memory is addressed by plain 64-bit addresses (uint64_t): on the CPU
+//   library they are host pointers, on the CUDA library device pointers. A null
+//   address (0) means "absent" for optional arguments.
+// - Every op returns 0 on success and non-zero on failure; vt_last_error() then
+//   describes the failure (thread-local on the CPU library).
+// - `act` is the activation dtype (CPU: VT_F32 only; CUDA: VT_BF16 / VT_F16, and
+//   VT_F32 where noted). `wdt` is a weight's dtype (VT_F32 / VT_F16 / VT_BF16).
+//   Arithmetic always accumulates in f32.
+// - Integer index tensors (ids, positions, slot mappings, block tables, query
+//   start offsets, sequence lengths) are int32.
+// - "stride" arguments are the distance in elements between consecutive token
+//   rows, so that q, k and v can be read in place from a fused qkv projection.
+// - The KV cache of one layer is two tensors, each
+//   [num_blocks, block_size, num_kv_heads, head_dim] in the activation dtype.
+//   A slot is block_id * block_size + offset_in_block.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vt_dtype { VT_F32 = 0, VT_F16 = 1, VT_BF16 = 2, VT_I32 = 3, VT_I64 = 4, VT_U8 = 5 };
+
+// ---- runtime --------------------------------------------------------------
+const char* vt_last_error(void);
+// CPU: returns "cpu"; CUDA: "cuda". Lets the loader check it got the right library.
+const char* vt_backend_name(void);
+// CPU: 1. CUDA: number of visible devices (0 when there is no GPU or driver).
+int vt_device_count(void);
+// CPU: starts the thread pool with num_threads workers (<= 0: one per core).
+// CUDA: selects device_index, creates the stream and the cuBLASLt handle.
+int vt_init(int device_index, int num_threads);
+int vt_num_threads(void);
+int vt_synchronize(void);
+// Free and total bytes of device memory (CPU: from /proc/meminfo).
+int vt_mem_info(uint64_t* free_bytes, uint64_t* total_bytes);
+// A short description of the device (CPU: SIMD level and threads; CUDA: name, SMs).
+const char* vt_device_name(void);
+
+// ---- memory ---------------------------------------------------------------
+// 64-byte aligned; 0 on failure. Contents are undefined.
+uint64_t vt_malloc(uint64_t bytes);
+int vt_free(uint64_t ptr);
+// Host pointer for an address (identity on the CPU; for koffi.view()).
+void* vt_host_ptr(uint64_t addr);
+int vt_copy_h2d(uint64_t dst, const void* src, uint64_t bytes);
+int vt_copy_d2h(void* dst, uint64_t src, uint64_t bytes);
+int vt_copy_d2d(uint64_t dst, uint64_t src, uint64_t bytes);
+int vt_memset(uint64_t dst, int value, uint64_t bytes);
+// Elementwise dtype conversion between VT_F32 / VT_F16 / VT_BF16.
+int vt_convert(uint64_t dst, int dst_dtype, uint64_t src, int src_dtype, uint64_t n);
+// Fills n elements with uniform values in [-scale, scale) from a counter-based
+// generator keyed by seed (same values on both libraries). For --load-format dummy.
+int vt_fill_random(uint64_t dst, int dtype, uint64_t n, uint64_t seed, float scale);
+
+// ---- model ops --------------------------------------------------------------
+// out[t, :] = weight[ids[t], :] * scale
+//   weight [vocab, hidden] (wdt), ids [num_tokens] int32, out [num_tokens, hidden] (act)
+int vt_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens,
+                 int64_t hidden, float scale, int wdt, int act);
+
+// out[t, :] = x[rows[t], :]   (gather of rows, e.g. last token of each sequence)
+//   x [*, width] (act), rows [n] int32, out [n, width] (act)
+int vt_gather_rows(uint64_t out, uint64_t x, uint64_t rows, int64_t n, int64_t width, int act);
+
+// out = a + b, elementwise over n values (act)
+int vt_add(uint64_t out, uint64_t a, uint64_t b, int64_t n, int act);
+
+// RMSNorm, optionally fused with the residual add.
+//   x, out [num_tokens, hidden] (act); weight [hidden] (wdt); residual [num_tokens, hidden] or 0
+//   residual == 0: out = x / rms(x) * (weight + weight_offset)
+//   residual != 0: r = x + residual; residual <- r; out = r / rms(r) * (weight + weight_offset)
+//   out may alias x. weight_offset is 1.0 for Gemma's (1 + w), else 0.
+int vt_rms_norm(uint64_t out, uint64_t x, uint64_t residual, uint64_t weight,
+                int64_t num_tokens, int64_t hidden, float eps, float weight_offset,
+                int wdt, int act);
+
+// LayerNorm with weight and bias, same residual convention as vt_rms_norm.
+int vt_layer_norm(uint64_t out, uint64_t x, uint64_t residual, uint64_t weight,
+                  uint64_t bias, int64_t num_tokens, int64_t hidden, float eps,
+                  int wdt, int act);
+
+// out[m, n] = sum_k x[m, k] * weight[n, k] (+ bias[n])
+//   x [M, K] (act), weight [N, K] (wdt, row-major, PyTorch nn.Linear layout),
+//   bias [N] (wdt) or 0, out [M, N] (act)
+int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bias,
+              int64_t M, int64_t N, int64_t K, int wdt, int act);
+
+// Rotary embedding in place on q and k.
+//   q: num_tokens rows of num_heads * head_dim values, rows q_stride apart (act)
+//   k: num_tokens rows of num_kv_heads * head_dim values, rows k_stride apart (act)
+//   positions [num_tokens] int32
+//   cos_sin_cache [max_position, rotary_dim] f32: cos in [0, rotary_dim/2), sin after
+//   is_neox = 1: rotate halves (x[i], x[i + rotary_dim/2]); 0: GPT-J pairs (x[2i], x[2i+1])
+//   Dimensions >= rotary_dim within a head are left unchanged.
+int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache,
+            int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
+            int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride,
+            int is_neox, int act);
+
+// Gated activations: x [num_tokens, 2 * d] = [gate | up] -> out [num_tokens, d]
+//   silu:      out = silu(gate) * up
+//   gelu_tanh: out = gelu_tanh(gate) * up      (Gemma's GeGLU)
+int vt_silu_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act);
+int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act);
+// Elementwise gelu with the tanh approximation (GPT-2's gelu_new), n values.
+int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act);
+
+// Writes each token's key and value into the paged cache.
+//   key:   num_tokens rows of num_kv_heads * head_dim, rows key_stride apart (act)
+//   value: same shape, rows value_stride apart (act)
+//   k_cache, v_cache [num_blocks, block_size, num_kv_heads, head_dim] (act)
+//   slot_mapping [num_tokens] int32; a negative slot skips the token (padding)
+int vt_reshape_and_cache(uint64_t key, uint64_t value, uint64_t k_cache, uint64_t v_cache,
+                         uint64_t slot_mapping, int64_t num_tokens, int64_t num_kv_heads,
+                         int64_t head_dim, int64_t key_stride, int64_t value_stride, int act);
+
+// Causal attention of a batch of sequences over the paged KV cache: one call for
+// prefill, chunked prefill and decode (vLLM's varlen-with-block-table form).
+//   q: num_tokens rows of num_heads * head_dim, rows q_stride apart (act)
+//   query_start_loc [num_seqs + 1] int32: sequence i owns query rows
+//     [query_start_loc[i], query_start_loc[i+1])
+//   seq_lens [num_seqs] int32: tokens in the cache for sequence i, including
+//     this step's (already written by vt_reshape_and_cache). Query row j of
+//     sequence i (q_len rows) sits at position seq_lens[i] - q_len + j and
+//     attends to key positions [max(0, pos - sliding_window + 1), pos].
+//   block_tables [num_seqs, max_blocks_per_seq] int32
+//   sliding_window: 0 = unlimited. soft_cap: 0 = none, else cap * tanh(s / cap).
+//   GQA / MQA: query head h reads kv head h / (num_heads / num_kv_heads).
+//   out [num_tokens, num_heads * head_dim] (act, contiguous)
+int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t v_cache,
+                 uint64_t query_start_loc, uint64_t seq_lens, uint64_t block_tables,
+                 int64_t num_seqs, int64_t num_tokens, int64_t max_query_len,
+                 int64_t max_seq_len, int64_t num_heads, int64_t num_kv_heads,
+                 int64_t head_dim, int64_t block_size, int64_t max_blocks_per_seq,
+                 int64_t q_stride, float scale, int64_t sliding_window, float soft_cap,
+                 int act);
+
+#ifdef __cplusplus
+}
+#endif

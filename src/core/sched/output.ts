@@ -1,0 +1,59 @@
+// Records that cross scheduler -> model runner -> scheduler (vLLM V1's
+// SchedulerOutput and ModelRunnerOutput). Plain data: they may be posted
+// between threads.
+import type { SamplingParams } from '../../sampling_params.js';
+
+/** A request scheduled for the first time (or again after preemption): the runner has no state for it. */
+export interface NewRequestData {
+  reqId: string;
+  promptTokenIds: number[];
+  samplingParams: SamplingParams;
+  /** Ids of the KV blocks that hold the request's tokens, in order. */
+  blockIds: number[];
+  /** Tokens already in the KV cache (prefix-cache hit) when scheduled. */
+  numComputedTokens: number;
+  /** Tokens generated before a preemption (their KV is recomputed with the prompt). */
+  outputTokenIds: number[];
+  /** EOS ids of the request (the sampler masks them, with stopTokenIds, until minTokens). */
+  eosTokenIds: number[];
+}
+
+/** Requests the runner already knows, with what changed since their last step. */
+export interface CachedRequestData {
+  reqIds: string[];
+  /** Blocks appended since the last step, per request. */
+  newBlockIds: number[][];
+  /** numComputedTokens before this step, per request. */
+  numComputedTokens: number[];
+}
+
+export interface SchedulerOutput {
+  scheduledNewReqs: NewRequestData[];
+  scheduledCachedReqs: CachedRequestData;
+  /** Tokens to compute this step, per request id (1 for a decode, a chunk for a prefill). */
+  numScheduledTokens: Record<string, number>;
+  totalNumScheduledTokens: number;
+  /** Requests that finished or were aborted since the last step: the runner drops their state. */
+  finishedReqIds: string[];
+  /** Requests preempted this step: the runner drops their state; they come back as new. */
+  preemptedReqIds: string[];
+}
+
+/** Logprobs of one position: entry 0 is the chosen (sampled or prompt) token, then the top-n. */
+export interface PositionLogprobs {
+  tokenIds: number[];
+  logprobs: number[];
+  /** Rank of entry 0 among the whole vocabulary (1 = most likely). */
+  rank: number;
+}
+
+export interface ModelRunnerOutput {
+  /** Request ids in the order of sampledTokenIds. */
+  reqIds: string[];
+  /** Tokens sampled this step per request; [] for a request whose prefill chunk is not its last. */
+  sampledTokenIds: number[][];
+  /** Per request: logprobs of each sampled token, or null when not asked for. */
+  logprobs: (PositionLogprobs[] | null)[];
+  /** Prompt logprobs computed this step (positions 1.. of the chunk), per request id. */
+  promptLogprobs: Record<string, PositionLogprobs[]>;
+}

@@ -1,0 +1,48 @@
+// Records between the engine front end (main thread) and the engine core
+// (worker thread): EngineCoreRequest in, EngineCoreOutputs out.
+import type { PositionLogprobs } from '../core/sched/output.js';
+import type { SamplingParams } from '../sampling_params.js';
+
+export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
+
+export interface EngineCoreRequest {
+  requestId: string;
+  promptTokenIds: number[];
+  samplingParams: SamplingParams;
+  /** Token ids that end generation unless samplingParams.ignoreEos (from the model and generation_config). */
+  eosTokenIds: number[];
+  /** Seconds since the epoch (Date.now() / 1000). */
+  arrivalTime: number;
+  priority: number;
+  /** Separates prefix-cache entries of different tenants. */
+  cacheSalt?: string;
+}
+
+export interface EngineCoreOutput {
+  requestId: string;
+  newTokenIds: number[];
+  newLogprobs: PositionLogprobs[] | null;
+  newPromptLogprobs: PositionLogprobs[] | null;
+  finishReason: FinishReason | null;
+  /** The stop token id that ended the request (a stop string is set later, by the detokenizer). */
+  stopReason: number | string | null;
+  numCachedTokens: number;
+}
+
+/** What the scheduler reports each step (for metrics and logging). */
+export interface SchedulerStats {
+  numRunningReqs: number;
+  numWaitingReqs: number;
+  /** Fraction of KV blocks in use, 0..1. */
+  kvCacheUsage: number;
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  numPreemptions: number;
+}
+
+export interface EngineCoreOutputs {
+  outputs: EngineCoreOutput[];
+  schedulerStats: SchedulerStats | null;
+  /** Seconds since the epoch when the step finished. */
+  timestamp: number;
+}

@@ -1,0 +1,63 @@
+// Workspace: a bump allocator for one forward step's intermediate tensors.
+// NOTE: allocating per op is cheap on the CPU but not on a GPU (cudaMalloc
+// synchronizes), and CUDA graphs need the same addresses every replay; so a step
+// takes its scratch tensors from one arena and resets it at the end. The arena
+// grows by chaining chunks and is consolidated into one chunk on reset.
+import { type Addr, DType, DTYPE_BYTES, type NativeOps } from './library.js';
+import { Tensor } from './tensor.js';
+
+const ALIGN = 256;
+
+export class Workspace {
+  private chunks: { addr: Addr; bytes: number }[] = [];
+  private used = 0; // bytes used in the last chunk
+  private total = 0; // bytes handed out since reset
+  private peak = 0;
+
+  constructor(readonly ops: NativeOps, initialBytes = 1 << 20) {
+    this.addChunk(initialBytes);
+  }
+
+  private addChunk(bytes: number): void {
+    const addr = this.ops.malloc(bytes);
+    if (!addr) throw new Error(`out of ${this.ops.device} memory: workspace chunk of ${bytes} bytes (${this.ops.lastError()})`);
+    this.chunks.push({ addr, bytes });
+    this.used = 0;
+  }
+
+  alloc(shape: readonly number[], dtype: DType): Tensor {
+    const bytes = Math.ceil((shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]) / ALIGN) * ALIGN || ALIGN;
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (this.used + bytes > chunk.bytes) {
+      this.addChunk(Math.max(bytes, chunk.bytes * 2));
+      chunk = this.chunks[this.chunks.length - 1];
+    }
+    const addr = chunk.addr + this.used;
+    this.used += bytes;
+    this.total += bytes;
+    this.peak = Math.max(this.peak, this.total);
+    return Tensor.wrap(this.ops, addr, shape, dtype);
+  }
+
+  /** Frees everything handed out; with several chunks, replaces them by one of the peak size. */
+  reset(): void {
+    if (this.chunks.length > 1) {
+      this.ops.synchronize();
+      for (const c of this.chunks) this.ops.free(c.addr);
+      this.chunks = [];
+      this.addChunk(this.peak);
+    }
+    this.used = 0;
+    this.total = 0;
+  }
+
+  get peakBytes(): number {
+    return this.peak;
+  }
+
+  dispose(): void {
+    this.ops.synchronize();
+    for (const c of this.chunks) this.ops.free(c.addr);
+    this.chunks = [];
+  }
+}
