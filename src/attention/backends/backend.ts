@@ -1,0 +1,41 @@
+// The attention backend seam: what the runner hands to attention layers each step,
+// and the interface a backend (cpu, cuda) implements over the native ops.
+import type { Tensor } from '../../native/index.js';
+import type { ForwardContext, LayerKVCache } from '../../model_executor/forward_context.js';
+
+/** Device tensors describing one step's batch (vLLM's FlashAttentionMetadata, trimmed). */
+export interface AttentionMetadata {
+  numSeqs: number;
+  numTokens: number;
+  /** [numSeqs + 1] int32: query rows of sequence i are [queryStartLoc[i], queryStartLoc[i+1]). */
+  queryStartLoc: Tensor;
+  /** [numSeqs] int32: tokens in the cache for each sequence, this step's included. */
+  seqLens: Tensor;
+  /** [numSeqs, maxBlocksPerSeq] int32 */
+  blockTables: Tensor;
+  maxBlocksPerSeq: number;
+  /** [numTokens] int32: cache slot of each token (block * blockSize + offset). */
+  slotMapping: Tensor;
+  maxQueryLen: number;
+  maxSeqLen: number;
+  blockSize: number;
+}
+
+export interface AttentionLayerSpec {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  scale: number;
+  slidingWindow: number;
+  softCap: number;
+}
+
+export interface AttentionBackend {
+  readonly name: string;
+  /**
+   * Writes this step's keys and values into the cache and attends.
+   * qkv: [numTokens, (numHeads + 2 * numKvHeads) * headDim] (q | k | v per row, already roped)
+   * returns [numTokens, numHeads * headDim]
+   */
+  forward(ctx: ForwardContext, spec: AttentionLayerSpec, qkv: Tensor, cache: LayerKVCache): Tensor;
+}

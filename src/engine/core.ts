@@ -1,0 +1,90 @@
+// EngineCore: the inner loop — schedule, execute, update — over one Worker.
+// Runs in the AsyncLLM's worker thread (or in-process under LLMEngine).
+import { type EngineArgs, ENGINE_ARGS_DEFAULTS } from '../config/engine_args.js';
+import { loadModelConfig } from '../config/model_config.js';
+import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
+import { Request, RequestStatus } from '../core/request.js';
+import { Scheduler } from '../core/sched/scheduler.js';
+import { initLogger } from '../logger.js';
+import { SamplingParams } from '../sampling_params.js';
+import { HostSampler } from '../worker/host_sampler.js';
+import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
+import type { EngineCoreOutputs, EngineCoreRequest } from './types.js';
+
+const logger = initLogger('core');
+
+export function makeSchedulerConfig(args: EngineArgs, modelConfig: ModelConfig): SchedulerConfig {
+  return {
+    maxNumSeqs: args.maxNumSeqs ?? ENGINE_ARGS_DEFAULTS.maxNumSeqs,
+    maxNumBatchedTokens: args.maxNumBatchedTokens ?? ENGINE_ARGS_DEFAULTS.maxNumBatchedTokens,
+    maxModelLen: modelConfig.maxModelLen,
+    enableChunkedPrefill: true,
+    maxWaitingRequests: args.maxWaitingRequests ?? Infinity,
+  };
+}
+
+export class EngineCore {
+  private constructor(
+    readonly modelConfig: ModelConfig,
+    readonly cacheConfig: CacheConfig,
+    readonly schedulerConfig: SchedulerConfig,
+    readonly workerInfo: WorkerInfo,
+    readonly scheduler: Scheduler,
+    private readonly worker: Worker,
+  ) {}
+
+  static async create(args: EngineArgs, modelConfig?: ModelConfig): Promise<EngineCore> {
+    const mc = modelConfig ?? loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
+    const schedulerConfig = makeSchedulerConfig(args, mc);
+    const t0 = performance.now();
+    const worker = Worker.create(args, mc, new HostSampler(args.seed ?? ENGINE_ARGS_DEFAULTS.seed), schedulerConfig.maxNumSeqs);
+    const info = worker.info;
+    const cacheConfig: CacheConfig = {
+      blockSize: info.blockSize,
+      numBlocks: info.numBlocks,
+      enablePrefixCaching: args.enablePrefixCaching ?? ENGINE_ARGS_DEFAULTS.enablePrefixCaching,
+    };
+    const scheduler = new Scheduler(schedulerConfig, cacheConfig);
+    const tokens = (info.numBlocks - 1) * info.blockSize;
+    logger.info(
+      `${mc.architectures[0]} on ${info.device} (${info.deviceName}): weights ${fmtBytes(info.weightBytes)} loaded in ` +
+        `${((performance.now() - t0) / 1000).toFixed(2)} s; KV cache ${info.numBlocks} blocks of ${info.blockSize} ` +
+        `(${tokens} tokens, ${fmtBytes(info.kvCacheBytes)}); maximum concurrency for ${mc.maxModelLen} tokens per request: ` +
+        `${(tokens / mc.maxModelLen).toFixed(2)}x`,
+    );
+    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker);
+  }
+
+  addRequest(req: EngineCoreRequest): void {
+    const params = req.samplingParams instanceof SamplingParams ? req.samplingParams : SamplingParams.fromPlain(req.samplingParams);
+    this.scheduler.addRequest(Request.fromEngineCoreRequest({ ...req, samplingParams: params }));
+  }
+
+  abortRequests(ids: string[]): void {
+    this.scheduler.finishRequests(ids, RequestStatus.FINISHED_ABORTED);
+  }
+
+  /** One step: schedule, run the model, and turn its samples into outputs. */
+  step(): EngineCoreOutputs {
+    const so = this.scheduler.schedule();
+    const out = this.worker.runner.execute(so);
+    return this.scheduler.updateFromOutput(so, out);
+  }
+
+  hasUnfinishedRequests(): boolean {
+    return this.scheduler.hasRequests();
+  }
+
+  resetPrefixCache(): boolean {
+    return this.scheduler.resetPrefixCache();
+  }
+
+  /** Blocks in the pool that are free (a leak check: numBlocks - 1 when idle). */
+  get numFreeBlocks(): number {
+    return this.scheduler.kvCacheManager.getNumFreeBlocks();
+  }
+
+  shutdown(): void {
+    this.worker.shutdown();
+  }
+}

@@ -1,0 +1,114 @@
+// The offline API: `const llm = await LLM.create({ model }); await llm.generate(prompts, params)`.
+import cliProgress from 'cli-progress';
+import type { EngineArgs } from '../config/engine_args.js';
+import { LLMEngine } from '../engine/llm_engine.js';
+import type { PromptType } from '../engine/processor.js';
+import type { RequestOutput } from '../outputs.js';
+import { SamplingParams, type SamplingParamsInit } from '../sampling_params.js';
+import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokenizer.js';
+
+export interface LLMOptions extends EngineArgs {
+  /** Show a progress bar while generating (on a TTY only). Default true. */
+  useTqdm?: boolean;
+}
+
+export interface ChatOptions extends Omit<ApplyChatTemplateOptions, 'chatTemplate'> {
+  chatTemplate?: string | null;
+  useTqdm?: boolean;
+}
+
+type ParamsArg = SamplingParams | Partial<SamplingParamsInit> | (SamplingParams | Partial<SamplingParamsInit>)[];
+
+export class LLM {
+  private requestCounter = 0;
+
+  private constructor(readonly engine: LLMEngine, private readonly opts: LLMOptions) {}
+
+  static async create(opts: LLMOptions): Promise<LLM> {
+    return new LLM(await LLMEngine.create(opts), opts);
+  }
+
+  get tokenizer() {
+    return this.engine.tokenizer;
+  }
+
+  /** vLLM's get_default_sampling_params: the model's generation_config defaults. */
+  getDefaultSamplingParams(): SamplingParams {
+    return this.engine.processor.defaultSamplingParams();
+  }
+
+  /** Generates for one prompt or a list; outputs come back in input order. */
+  async generate(prompts: PromptType | PromptType[], samplingParams?: ParamsArg, opts: { useTqdm?: boolean } = {}): Promise<RequestOutput[]> {
+    const list = Array.isArray(prompts) ? prompts : [prompts];
+    const params = this.resolveParams(samplingParams, list.length);
+    const ids = list.map((p, i) => {
+      const id = String(this.requestCounter++);
+      this.engine.addRequest(id, p, params[i]);
+      return id;
+    });
+    return this.runEngine(ids, opts.useTqdm ?? this.opts.useTqdm ?? true);
+  }
+
+  /** Renders each conversation with the chat template, then generates. */
+  async chat(messages: ChatMessage[] | ChatMessage[][], samplingParams?: ParamsArg, opts: ChatOptions = {}): Promise<RequestOutput[]> {
+    const convs = (messages.length > 0 && Array.isArray(messages[0]) ? messages : [messages]) as ChatMessage[][];
+    const prompts = convs.map((conv) => {
+      const text = this.tokenizer.applyChatTemplate(conv, {
+        addGenerationPrompt: true,
+        ...opts,
+        chatTemplate: opts.chatTemplate ?? this.opts.chatTemplate ?? null,
+      });
+      return { prompt: text, promptTokenIds: this.tokenizer.encode(text, { addSpecialTokens: false }) };
+    });
+    return this.generate(prompts, samplingParams, { useTqdm: opts.useTqdm });
+  }
+
+  resetPrefixCache(): boolean {
+    return this.engine.resetPrefixCache();
+  }
+
+  /** Releases the model and the KV cache. */
+  close(): void {
+    this.engine.shutdown();
+  }
+
+  private resolveParams(arg: ParamsArg | undefined, n: number): SamplingParams[] {
+    const one = (p: SamplingParams | Partial<SamplingParamsInit>) => (p instanceof SamplingParams ? p : SamplingParams.create(p));
+    if (arg === undefined) return Array.from({ length: n }, () => this.getDefaultSamplingParams());
+    if (!Array.isArray(arg)) return Array.from({ length: n }, () => one(arg));
+    if (arg.length !== n) throw new Error(`The lengths of prompts (${n}) and sampling_params (${arg.length}) must be the same.`);
+    return arg.map(one);
+  }
+
+  private async runEngine(ids: string[], useTqdm: boolean): Promise<RequestOutput[]> {
+    const done = new Map<string, RequestOutput>();
+    const bar = useTqdm && process.stderr.isTTY ? new cliProgress.SingleBar({
+      format: 'Processed prompts: {bar} {value}/{total} [{duration}s, est. speed input: {inTps} toks/s, output: {outTps} toks/s]',
+      stream: process.stderr,
+      hideCursor: true,
+    }, cliProgress.Presets.shades_classic) : null;
+    const t0 = performance.now();
+    let inToks = 0;
+    let outToks = 0;
+    bar?.start(ids.length, 0, { inTps: '0.00', outTps: '0.00' });
+    try {
+      while (this.engine.hasUnfinishedRequests()) {
+        for (const out of this.engine.step()) {
+          if (!out.finished) continue;
+          done.set(out.requestId, out);
+          inToks += out.promptTokenIds.length;
+          outToks += out.outputs.reduce((a, o) => a + o.tokenIds.length, 0);
+          const secs = (performance.now() - t0) / 1000;
+          bar?.update(done.size, { inTps: (inToks / secs).toFixed(2), outTps: (outToks / secs).toFixed(2) });
+        }
+      }
+    } finally {
+      bar?.stop();
+    }
+    return ids.map((id) => {
+      const out = done.get(id);
+      if (!out) throw new Error(`request ${id} did not finish`);
+      return out;
+    });
+  }
+}

@@ -1,0 +1,31 @@
+// The attention layer: hands a fused, roped qkv to the step's attention backend
+// together with its layer's KV cache.
+import type { Tensor } from '../../native/index.js';
+import type { AttentionLayerSpec } from '../../attention/backends/backend.js';
+import type { ForwardContext } from '../forward_context.js';
+
+export class Attention {
+  readonly spec: AttentionLayerSpec;
+
+  constructor(
+    readonly layerIdx: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    opts: { scale?: number; slidingWindow?: number | null; softCap?: number | null } = {},
+  ) {
+    this.spec = {
+      numHeads,
+      numKvHeads,
+      headDim,
+      scale: opts.scale ?? 1 / Math.sqrt(headDim),
+      slidingWindow: opts.slidingWindow ?? 0,
+      softCap: opts.softCap ?? 0,
+    };
+  }
+
+  /** qkv [T, (numHeads + 2 * numKvHeads) * headDim] -> [T, numHeads * headDim] */
+  forward(ctx: ForwardContext, qkv: Tensor): Tensor {
+    return ctx.attnBackend.forward(ctx, this.spec, qkv, ctx.kvCaches[this.layerIdx]);
+  }
+}

@@ -1,0 +1,90 @@
+// Rotary position embedding: a cos/sin table built once on the host (with the
+// config's scaling), applied in place to q and k by vt_rope.
+import { check, DTYPE_BYTES, Tensor } from '../../native/index.js';
+import type { NativeOps } from '../../native/index.js';
+import type { RopeConfig } from '../../config/types.js';
+import type { ForwardContext } from '../forward_context.js';
+
+/** Inverse frequencies [rotaryDim / 2] after the config's scaling (HF's rope_init functions). */
+export function ropeInvFreq(rope: RopeConfig, rotaryDim: number): Float64Array {
+  const half = rotaryDim / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.pow(rope.theta, (2 * i) / rotaryDim));
+  switch (rope.type) {
+    case 'default':
+    case 'linear':
+    case 'dynamic':
+      break;
+    case 'llama3': {
+      // NOTE: llama3 scaling keeps high frequencies, divides low ones by `factor`,
+      // and blends the band in between (wavelengths between the two cut-offs).
+      const factor = rope.factor ?? 8;
+      const low = rope.lowFreqFactor ?? 1;
+      const high = rope.highFreqFactor ?? 4;
+      const oldLen = rope.originalMaxPositionEmbeddings ?? 8192;
+      const lowWavelen = oldLen / low;
+      const highWavelen = oldLen / high;
+      for (let i = 0; i < half; i++) {
+        const f = inv[i];
+        const wavelen = (2 * Math.PI) / f;
+        if (wavelen < highWavelen) continue;
+        if (wavelen > lowWavelen) {
+          inv[i] = f / factor;
+        } else {
+          const smooth = (oldLen / wavelen - low) / (high - low);
+          inv[i] = (1 - smooth) * (f / factor) + smooth * f;
+        }
+        inv[i] = Math.fround(inv[i]);
+      }
+      break;
+    }
+    default:
+      throw new Error(`unsupported rope_type '${rope.type}' (supported: default, linear, llama3)`);
+  }
+  return inv;
+}
+
+/** cos/sin table [maxPosition, rotaryDim]: cos in the first half of a row, sin in the second. */
+export function buildCosSinCache(rope: RopeConfig, rotaryDim: number, maxPosition: number): Float32Array {
+  const half = rotaryDim / 2;
+  const inv = ropeInvFreq(rope, rotaryDim);
+  const posScale = rope.type === 'linear' ? 1 / (rope.factor ?? 1) : 1;
+  const table = new Float32Array(maxPosition * rotaryDim);
+  for (let p = 0; p < maxPosition; p++) {
+    const t = Math.fround(p * posScale);
+    for (let i = 0; i < half; i++) {
+      const angle = Math.fround(t * inv[i]); // f32 product, as HF computes it
+      table[p * rotaryDim + i] = Math.cos(angle);
+      table[p * rotaryDim + half + i] = Math.sin(angle);
+    }
+  }
+  return table;
+}
+
+export class RotaryEmbedding {
+  readonly cosSinCache: Tensor; // [maxPosition, rotaryDim] f32
+  readonly rotaryDim: number;
+
+  constructor(
+    ops: NativeOps,
+    rope: RopeConfig,
+    readonly headDim: number,
+    maxPosition: number,
+    readonly isNeox = true,
+  ) {
+    this.rotaryDim = Math.round(headDim * rope.partialRotaryFactor);
+    this.cosSinCache = Tensor.fromF32(ops, buildCosSinCache(rope, this.rotaryDim, maxPosition), [maxPosition, this.rotaryDim]);
+  }
+
+  /**
+   * Rotates q and k in place inside a fused qkv tensor.
+   * positions [T] int32; qkv [T, (numHeads + 2 * numKvHeads) * headDim]
+   */
+  forward(ctx: ForwardContext, positions: Tensor, qkv: Tensor, numHeads: number, numKvHeads: number): void {
+    const T = qkv.shape[0];
+    const stride = qkv.shape[1];
+    const kAddr = qkv.addr + numHeads * this.headDim * DTYPE_BYTES[ctx.act];
+    check(ctx.ops, ctx.ops.rope(qkv.addr, kAddr, positions.addr, this.cosSinCache.addr, T, numHeads, numKvHeads,
+      this.headDim, this.rotaryDim, stride, stride, this.isNeox ? 1 : 0, ctx.act), 'rope');
+  }
+}

@@ -1,0 +1,99 @@
+// WeightLoader: turns named checkpoint tensors into device Tensors for the model
+// constructors (checked against the shape the model expects, fused where the model
+// packs several checkpoint tensors into one, or random for --load-format dummy).
+import { check, DType, DTYPE_BYTES, Tensor } from '../native/index.js';
+import type { NativeOps } from '../native/index.js';
+
+/** What the loader needs from a checkpoint (safetensors folder or dummy source). */
+export interface WeightSourceLike {
+  readonly isDummy?: boolean;
+  has(name: string): boolean;
+  /** Throws, naming file and tensor, when missing or of another shape. */
+  expect(name: string, shape: readonly number[]): { dtype: string };
+  /** Raw little-endian bytes of a tensor. */
+  read(name: string): Uint8Array;
+}
+
+export function dtypeFromSafetensors(dt: string): DType {
+  switch (dt) {
+    case 'F32':
+      return DType.F32;
+    case 'F16':
+      return DType.F16;
+    case 'BF16':
+      return DType.BF16;
+    default:
+      throw new Error(`unsupported weight dtype ${dt} (supported: F32, F16, BF16)`);
+  }
+}
+
+export class WeightLoader {
+  private dummyCounter = 0;
+  /** Every tensor handed out, so that the model's memory can be released at once. */
+  readonly tensors: Tensor[] = [];
+  loadedBytes = 0;
+
+  constructor(
+    readonly ops: NativeOps,
+    readonly source: WeightSourceLike,
+    /** Dtype weights are stored in on the device; null keeps the checkpoint's (the CPU path). */
+    readonly targetDtype: DType | null,
+    /** Dtype of dummy weights when targetDtype is null. */
+    readonly dummyDtype: DType = DType.BF16,
+    readonly seed = 0,
+  ) {}
+
+  has(name: string): boolean {
+    return this.source.isDummy ? true : this.source.has(name);
+  }
+
+  /** One tensor of the given shape. */
+  get(name: string, shape: readonly number[]): Tensor {
+    return this.concat([name], [shape]);
+  }
+
+  /** A tensor made by the model itself (e.g. a rotary table), released with the weights. */
+  track(t: Tensor): Tensor {
+    this.tensors.push(t);
+    return t;
+  }
+
+  disposeAll(): void {
+    for (const t of this.tensors) t.dispose();
+    this.tensors.length = 0;
+  }
+
+  /** Several tensors stacked along dim 0 into one (e.g. q, k, v -> qkv). */
+  concat(names: readonly string[], shapes: readonly (readonly number[])[]): Tensor {
+    const rows = shapes.reduce((a, s) => a + s[0], 0);
+    const shape = [rows, ...shapes[0].slice(1)];
+    if (this.source.isDummy) return this.track(this.dummy(shape));
+    const dtypes = names.map((n, i) => dtypeFromSafetensors(this.source.expect(n, shapes[i]).dtype));
+    const diskDtype = dtypes[0];
+    if (dtypes.some((d) => d !== diskDtype)) throw new Error(`tensors ${names.join(', ')} have different dtypes`);
+    const staged = Tensor.empty(this.ops, shape, diskDtype);
+    let offset = 0;
+    for (const name of names) {
+      const bytes = this.source.read(name);
+      staged.copyFromHost(bytes, offset);
+      offset += bytes.byteLength;
+    }
+    this.loadedBytes += staged.nbytes;
+    const target = this.targetDtype ?? diskDtype;
+    if (target === diskDtype) return this.track(staged);
+    const out = Tensor.empty(this.ops, shape, target);
+    check(this.ops, this.ops.convert(out.addr, target, staged.addr, diskDtype, staged.numel), `convert ${names[0]}`);
+    staged.dispose();
+    return this.track(out);
+  }
+
+  /** Random weights in [-1e-3, 1e-3) like vLLM's dummy loader; each tensor its own stream. */
+  private dummy(shape: readonly number[]): Tensor {
+    const dtype = this.targetDtype ?? this.dummyDtype;
+    const t = Tensor.empty(this.ops, shape, dtype);
+    const seed = this.seed * 1000003 + ++this.dummyCounter;
+    check(this.ops, this.ops.fillRandom(t.addr, dtype, t.numel, seed, 1e-3), 'fill_random');
+    this.loadedBytes += t.numel * DTYPE_BYTES[dtype];
+    return t;
+  }
+}

@@ -1,0 +1,108 @@
+// ModelRunner: turns a SchedulerOutput into one forward pass over the batch
+// (mixed prefill chunks and decodes), then samples on the host.
+import type { ModelRunnerOutput, PositionLogprobs, SchedulerOutput } from '../core/sched/output.js';
+import type { AttentionBackend, AttentionMetadata } from '../attention/backends/backend.js';
+import { check, DType, Tensor, type NativeOps, type Workspace } from '../native/index.js';
+import type { ForwardContext, LayerKVCache } from '../model_executor/forward_context.js';
+import type { CausalLM } from '../model_executor/models/interface.js';
+import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
+import type { StepSampler } from './step_sampler.js';
+
+export class ModelRunner {
+  private readonly states = new Map<string, CachedRequestState>();
+
+  constructor(
+    readonly ops: NativeOps,
+    readonly act: DType,
+    readonly model: CausalLM,
+    readonly kvCaches: LayerKVCache[],
+    readonly blockSize: number,
+    readonly vocabSize: number,
+    readonly ws: Workspace,
+    readonly attnBackend: AttentionBackend,
+    readonly sampler: StepSampler,
+  ) {}
+
+  execute(so: SchedulerOutput): ModelRunnerOutput {
+    updateStates(this.states, so);
+    if (so.totalNumScheduledTokens === 0) return { reqIds: [], sampledTokenIds: [], logprobs: [], promptLogprobs: {} };
+    const batch = prepareInputs(this.states, so, this.blockSize);
+    try {
+      const { sampleLogits, promptLogits } = this.forward(batch);
+      return this.sample(batch, sampleLogits, promptLogits);
+    } finally {
+      this.ws.reset();
+    }
+  }
+
+  /** Runs the model; returns host f32 logits of the sampling rows and of the prompt-logprob rows. */
+  private forward(b: BatchInputs): { sampleLogits: Float32Array; promptLogits: Float32Array } {
+    const { ops, ws } = this;
+    const up = (data: Int32Array, shape: number[]): Tensor => {
+      const t = ws.alloc(shape, DType.I32);
+      t.copyFromHost(data);
+      return t;
+    };
+    const numReqs = b.reqs.length;
+    const attnMetadata: AttentionMetadata = {
+      numSeqs: numReqs,
+      numTokens: b.numTokens,
+      queryStartLoc: up(b.queryStartLoc, [numReqs + 1]),
+      seqLens: up(b.seqLens, [numReqs]),
+      blockTables: up(b.blockTables, [numReqs, b.maxBlocksPerSeq]),
+      maxBlocksPerSeq: b.maxBlocksPerSeq,
+      slotMapping: up(b.slotMapping, [b.numTokens]),
+      maxQueryLen: b.maxQueryLen,
+      maxSeqLen: b.maxSeqLen,
+      blockSize: this.blockSize,
+    };
+    const ctx: ForwardContext = { ops, act: this.act, ws, attnMetadata, attnBackend: this.attnBackend, kvCaches: this.kvCaches };
+    const inputIds = up(b.inputIds, [b.numTokens]);
+    const positions = up(b.positions, [b.numTokens]);
+    const hidden = this.model.forward(ctx, inputIds, positions); // [numTokens, hidden]
+    const promptRows = b.promptLogprobRows.flatMap((p) => p.rows);
+    const rows = [...promptRows, ...b.sampleRows];
+    if (rows.length === 0) return { sampleLogits: new Float32Array(0), promptLogits: new Float32Array(0) };
+    const width = hidden.shape[1];
+    const picked = ws.alloc([rows.length, width], this.act); // [numRows, hidden]
+    const rowIdx = up(Int32Array.from(rows), [rows.length]);
+    check(ops, ops.gatherRows(picked.addr, hidden.addr, rowIdx.addr, rows.length, width, this.act), 'gather_rows');
+    const logits = this.model.computeLogits(ctx, picked).toF32(); // [numRows, vocab]
+    const V = this.vocabSize;
+    return {
+      promptLogits: logits.subarray(0, promptRows.length * V),
+      sampleLogits: logits.subarray(promptRows.length * V),
+    };
+  }
+
+  private sample(b: BatchInputs, sampleLogits: Float32Array, promptLogits: Float32Array): ModelRunnerOutput {
+    const reqIds = b.reqs.map((r) => r.reqId);
+    const sampledTokenIds: number[][] = b.reqs.map(() => []);
+    const logprobs: (PositionLogprobs[] | null)[] = b.reqs.map(() => null);
+    if (b.samplingReqs.length > 0) {
+      const states = b.samplingReqs.map((r) => b.reqs[r]);
+      const res = this.sampler.sample(sampleLogits, this.vocabSize, states);
+      b.samplingReqs.forEach((r, i) => {
+        const tok = res.tokenIds[i];
+        sampledTokenIds[r] = [tok];
+        b.reqs[r].outputTokenIds.push(tok);
+        const lp = res.logprobs[i];
+        if (lp) logprobs[r] = [lp];
+      });
+    }
+    const promptLogprobs: Record<string, PositionLogprobs[]> = {};
+    let offset = 0;
+    for (const p of b.promptLogprobRows) {
+      const s = b.reqs[p.req];
+      const rows = promptLogits.subarray(offset * this.vocabSize, (offset + p.rows.length) * this.vocabSize);
+      promptLogprobs[s.reqId] = this.sampler.promptLogprobs(rows, this.vocabSize, p.nextTokens, s.samplingParams.promptLogprobs ?? 0);
+      offset += p.rows.length;
+    }
+    return { reqIds, sampledTokenIds, logprobs, promptLogprobs };
+  }
+
+  /** Requests the runner holds state for (for tests and leak checks). */
+  get numCachedRequests(): number {
+    return this.states.size;
+  }
+}

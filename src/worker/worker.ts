@@ -1,0 +1,135 @@
+// Worker: owns one device. Initializes the native library, loads the model,
+// sizes and allocates the paged KV cache, and builds the ModelRunner.
+import type { EngineArgs } from '../config/engine_args.js';
+import { ENGINE_ARGS_DEFAULTS } from '../config/engine_args.js';
+import type { ModelConfig } from '../config/types.js';
+import { PagedAttentionBackend } from '../attention/backends/paged.js';
+import { check, DType, DTYPE_BYTES, isAvailable, loadNative, Tensor, Workspace } from '../native/index.js';
+import type { Device, NativeOps } from '../native/index.js';
+import type { LayerKVCache } from '../model_executor/forward_context.js';
+import { openWeights } from '../model_executor/model_loader/index.js';
+import { buildModel } from '../model_executor/models/registry.js';
+import type { CausalLM } from '../model_executor/models/interface.js';
+import { WeightLoader } from '../model_executor/weight_loader.js';
+import { ModelRunner } from './model_runner.js';
+import type { StepSampler } from './step_sampler.js';
+
+/** 'auto' picks cuda when its library is built and a GPU answers. */
+export function resolveDevice(arg: EngineArgs['device']): Device {
+  if (arg === 'cpu' || arg === 'cuda') return arg;
+  if (isAvailable('cuda')) {
+    try {
+      if (loadNative('cuda').deviceCount() > 0) return 'cuda';
+    } catch {
+      // no driver: fall through to the CPU
+    }
+  }
+  return 'cpu';
+}
+
+/** Activation (and KV cache) dtype: f32 on the CPU; on CUDA the checkpoint's 16-bit type or bf16. */
+export function resolveActDtype(device: Device, arg: EngineArgs['dtype'], config: ModelConfig): DType {
+  // The CPU kernels compute in f32 and read 16-bit weights as they are.
+  if (device === 'cpu') return DType.F32;
+  const want = arg && arg !== 'auto' ? arg : config.dtype;
+  if (want === 'float16') return DType.F16;
+  if (want === 'float32' && arg === 'float32') throw new Error('--dtype float32 is not supported on cuda: use bfloat16 or float16');
+  return DType.BF16;
+}
+
+export interface WorkerInfo {
+  device: Device;
+  deviceName: string;
+  act: DType;
+  numBlocks: number;
+  blockSize: number;
+  kvCacheBytes: number;
+  weightBytes: number;
+}
+
+export class Worker {
+  private constructor(
+    readonly ops: NativeOps,
+    readonly info: WorkerInfo,
+    readonly model: CausalLM,
+    readonly runner: ModelRunner,
+    private readonly release: () => void,
+  ) {}
+
+  static create(args: EngineArgs, config: ModelConfig, sampler: StepSampler, maxNumSeqs: number): Worker {
+    const device = resolveDevice(args.device ?? 'auto');
+    const ops = loadNative(device);
+    check(ops, ops.init(0, args.numThreads ?? 0), `init ${device}`);
+    const act = resolveActDtype(device, args.dtype, config);
+    const source = openWeights(config, args.loadFormat ?? 'auto');
+    const loader = new WeightLoader(ops, source, device === 'cpu' ? null : act, DType.BF16, args.seed ?? 0);
+    let model: CausalLM;
+    try {
+      model = buildModel(config, loader);
+    } catch (e) {
+      loader.disposeAll();
+      throw e;
+    } finally {
+      source.close();
+    }
+    const blockSize = args.blockSize ?? ENGINE_ARGS_DEFAULTS.blockSize;
+    const bytesPerBlock = 2 * config.numHiddenLayers * blockSize * config.numKeyValueHeads * config.headDim * DTYPE_BYTES[act];
+    const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
+    const budget = device === 'cpu'
+      ? args.kvCacheMemoryBytes ?? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes
+      : gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization);
+    // +1: block 0 is the null block.
+    const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), maxNumSeqs * blocksPerSeq + 1);
+    if (numBlocks < blocksPerSeq + 1) {
+      loader.disposeAll();
+      const need = (blocksPerSeq + 1) * bytesPerBlock;
+      throw new Error(
+        `the KV cache budget (${fmtBytes(budget)}) holds ${numBlocks} blocks of ${blockSize} tokens, fewer than one ` +
+          `sequence of max_model_len=${config.maxModelLen} needs (${blocksPerSeq + 1} blocks, ${fmtBytes(need)}); ` +
+          `raise ${device === 'cpu' ? 'kvCacheMemoryBytes (--kv-cache-memory-bytes)' : 'gpuMemoryUtilization'} or lower maxModelLen (--max-model-len)`,
+      );
+    }
+    const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
+    const kvCaches: LayerKVCache[] = [];
+    for (let l = 0; l < config.numHiddenLayers; l++) {
+      kvCaches.push({ key: Tensor.zeros(ops, kvShape, act), value: Tensor.zeros(ops, kvShape, act) });
+    }
+    const ws = new Workspace(ops, 1 << 22);
+    const runner = new ModelRunner(ops, act, model, kvCaches, blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler);
+    const info: WorkerInfo = {
+      device, deviceName: ops.deviceName(), act, numBlocks, blockSize,
+      kvCacheBytes: numBlocks * bytesPerBlock, weightBytes: loader.loadedBytes,
+    };
+    const release = () => {
+      ops.synchronize();
+      for (const c of kvCaches) {
+        c.key.dispose();
+        c.value.dispose();
+      }
+      ws.dispose();
+      loader.disposeAll();
+    };
+    return new Worker(ops, info, model, runner, release);
+  }
+
+  /** Releases weights, KV cache and workspace. */
+  shutdown(): void {
+    this.release();
+  }
+}
+
+function gpuKvBudget(ops: NativeOps, utilization: number): number {
+  const free = new BigUint64Array(1);
+  const total = new BigUint64Array(1);
+  check(ops, ops.memInfo(free, total), 'mem_info');
+  const used = Number(total[0] - free[0]);
+  // Keep room for the step's activations (workspace), sized generously until profiling lands.
+  const activations = 2 << 30;
+  return Math.max(0, Number(total[0]) * utilization - used - activations);
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${n} B`;
+}
