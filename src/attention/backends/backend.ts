@@ -30,12 +30,29 @@ export interface AttentionLayerSpec {
   softCap: number;
 }
 
+/**
+ * Rows of one projection inside a possibly wider tensor: row t starts at
+ * addr + t * stride elements (stride = width for a contiguous tensor, the fused
+ * qkv width for a slice of it).
+ */
+export interface RowsView {
+  addr: number;
+  stride: number;
+}
+
+/** Views of q, k and v inside a fused qkv tensor [T, (numHeads + 2 * numKvHeads) * headDim]. */
+export function splitQkv(qkv: Tensor, numHeads: number, numKvHeads: number, headDim: number, eltBytes: number): { q: RowsView; k: RowsView; v: RowsView } {
+  const stride = qkv.shape[1];
+  const k = qkv.addr + numHeads * headDim * eltBytes;
+  return { q: { addr: qkv.addr, stride }, k: { addr: k, stride }, v: { addr: k + numKvHeads * headDim * eltBytes, stride } };
+}
+
 export interface AttentionBackend {
   readonly name: string;
   /**
    * Writes this step's keys and values into the cache and attends.
-   * qkv: [numTokens, (numHeads + 2 * numKvHeads) * headDim] (q | k | v per row, already roped)
+   * q: numTokens rows of numHeads * headDim; k, v: numTokens rows of numKvHeads * headDim (q and k already roped)
    * returns [numTokens, numHeads * headDim]
    */
-  forward(ctx: ForwardContext, spec: AttentionLayerSpec, qkv: Tensor, cache: LayerKVCache): Tensor;
+  forward(ctx: ForwardContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor;
 }

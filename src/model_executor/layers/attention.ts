@@ -1,7 +1,7 @@
 // The attention layer: hands a fused, roped qkv to the step's attention backend
 // together with its layer's KV cache.
 import type { Tensor } from '../../native/index.js';
-import type { AttentionLayerSpec } from '../../attention/backends/backend.js';
+import type { AttentionLayerSpec, RowsView } from '../../attention/backends/backend.js';
 import type { ForwardContext } from '../forward_context.js';
 
 export class Attention {
@@ -24,8 +24,8 @@ export class Attention {
     };
   }
 
-  /** qkv [T, (numHeads + 2 * numKvHeads) * headDim] -> [T, numHeads * headDim] */
-  forward(ctx: ForwardContext, qkv: Tensor): Tensor {
-    return ctx.attnBackend.forward(ctx, this.spec, qkv, ctx.kvCaches[this.layerIdx]);
+  /** q: T rows of numHeads * headDim; k, v: T rows of numKvHeads * headDim -> [T, numHeads * headDim] */
+  forward(ctx: ForwardContext, q: RowsView, k: RowsView, v: RowsView): Tensor {
+    return ctx.attnBackend.forward(ctx, this.spec, q, k, v, ctx.kvCaches[this.layerIdx]);
   }
 }

@@ -1,6 +1,7 @@
 // Rotary position embedding: a cos/sin table built once on the host (with the
 // config's scaling), applied in place to q and k by vt_rope.
-import { check, DTYPE_BYTES, Tensor } from '../../native/index.js';
+import { check, Tensor } from '../../native/index.js';
+import type { RowsView } from '../../attention/backends/backend.js';
 import type { NativeOps } from '../../native/index.js';
 import type { RopeConfig } from '../../config/types.js';
 import type { ForwardContext } from '../forward_context.js';
@@ -77,14 +78,12 @@ export class RotaryEmbedding {
   }
 
   /**
-   * Rotates q and k in place inside a fused qkv tensor.
-   * positions [T] int32; qkv [T, (numHeads + 2 * numKvHeads) * headDim]
+   * Rotates q and k in place.
+   * positions [T] int32; q: T rows of numHeads * headDim; k: T rows of numKvHeads * headDim
    */
-  forward(ctx: ForwardContext, positions: Tensor, qkv: Tensor, numHeads: number, numKvHeads: number): void {
-    const T = qkv.shape[0];
-    const stride = qkv.shape[1];
-    const kAddr = qkv.addr + numHeads * this.headDim * DTYPE_BYTES[ctx.act];
-    check(ctx.ops, ctx.ops.rope(qkv.addr, kAddr, positions.addr, this.cosSinCache.addr, T, numHeads, numKvHeads,
-      this.headDim, this.rotaryDim, stride, stride, this.isNeox ? 1 : 0, ctx.act), 'rope');
+  forward(ctx: ForwardContext, positions: Tensor, q: RowsView, k: RowsView, numHeads: number, numKvHeads: number): void {
+    const T = positions.shape[0];
+    check(ctx.ops, ctx.ops.rope(q.addr, k.addr, positions.addr, this.cosSinCache.addr, T, numHeads, numKvHeads,
+      this.headDim, this.rotaryDim, q.stride, k.stride, this.isNeox ? 1 : 0, ctx.act), 'rope');
   }
 }

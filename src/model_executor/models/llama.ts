@@ -1,7 +1,8 @@
 // LlamaForCausalLM (and the families that share its blocks: Qwen2 adds q/k/v bias,
 // Mistral a sliding window). Architecture only; kernels live behind the layers.
 import type { ModelConfig } from '../../config/types.js';
-import { Tensor } from '../../native/index.js';
+import { DTYPE_BYTES, Tensor } from '../../native/index.js';
+import { splitQkv } from '../../attention/backends/backend.js';
 import type { ForwardContext } from '../forward_context.js';
 import { gatedActFor, gatedActivation, type GatedAct } from '../layers/activation.js';
 import { Attention } from '../layers/attention.js';
@@ -58,11 +59,12 @@ class LlamaDecoderLayer {
 
   /** hidden [T, h], residual [T, h] (updated in place) -> [T, h] before the residual add */
   forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor, residual: Tensor): Tensor {
-    const { numHeads, numKvHeads } = this.attn.spec;
+    const { numHeads, numKvHeads, headDim } = this.attn.spec;
     let x = this.inputLayernorm.forward(ctx, hidden, residual); // [T, h]
     const qkv = this.qkvProj.forward(ctx, x); // [T, (H + 2 KV) * D]
-    this.rotary.forward(ctx, positions, qkv, numHeads, numKvHeads);
-    const attnOut = this.attn.forward(ctx, qkv); // [T, H * D]
+    const { q, k, v } = splitQkv(qkv, numHeads, numKvHeads, headDim, DTYPE_BYTES[ctx.act]);
+    this.rotary.forward(ctx, positions, q, k, numHeads, numKvHeads);
+    const attnOut = this.attn.forward(ctx, q, k, v); // [T, H * D]
     x = this.oProj.forward(ctx, attnOut); // [T, h]
     x = this.postAttentionLayernorm.forward(ctx, x, residual);
     const gateUp = this.gateUpProj.forward(ctx, x); // [T, 2 * ffn]

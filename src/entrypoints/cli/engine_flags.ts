@@ -1,0 +1,58 @@
+// The engine flags every command shares (vLLM's names in kebab-case) and their
+// mapping onto EngineArgs.
+import { type Command, Option } from 'commander';
+import type { EngineArgs } from '../../config/engine_args.js';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`expected an integer, got '${v}'`);
+  return n;
+};
+const num = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`expected a number, got '${v}'`);
+  return n;
+};
+
+export function addEngineFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--device <device>', 'device to run on').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--dtype <dtype>', 'activation and weight dtype on the GPU').choices(['auto', 'bfloat16', 'float16', 'float32']).default('auto'))
+    .option('--tokenizer <path>', 'tokenizer folder (default: the model folder)')
+    .option('--max-model-len <n>', 'context length (default: from config.json)', int)
+    .option('--block-size <n>', 'tokens per KV-cache block', int, 16)
+    .option('--max-num-seqs <n>', 'maximum sequences per step', int, 256)
+    .option('--max-num-batched-tokens <n>', 'token budget per step', int, 2048)
+    .option('--seed <n>', 'engine-wide random seed', int, 0)
+    .option('--num-threads <n>', 'CPU threads for the native kernels (default: all cores)', int)
+    .option('--kv-cache-memory-bytes <n>', 'CPU: bytes for the KV cache', int)
+    .option('--gpu-memory-utilization <f>', 'CUDA: fraction of GPU memory to use', num, 0.9)
+    .option('--no-enable-prefix-caching', 'disable automatic prefix caching')
+    .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
+    .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
+    .option('--enforce-eager', 'disable CUDA graphs', false);
+}
+
+export function engineArgsFromFlags(model: string, o: Record<string, unknown>): EngineArgs {
+  return {
+    model,
+    tokenizer: o.tokenizer as string | undefined,
+    device: o.device as EngineArgs['device'],
+    dtype: o.dtype as EngineArgs['dtype'],
+    maxModelLen: o.maxModelLen as number | undefined,
+    blockSize: o.blockSize as number,
+    maxNumSeqs: o.maxNumSeqs as number,
+    maxNumBatchedTokens: o.maxNumBatchedTokens as number,
+    seed: o.seed as number,
+    numThreads: o.numThreads as number | undefined,
+    kvCacheMemoryBytes: o.kvCacheMemoryBytes as number | undefined,
+    gpuMemoryUtilization: o.gpuMemoryUtilization as number,
+    enablePrefixCaching: o.enablePrefixCaching as boolean,
+    generationConfig: o.generationConfig as EngineArgs['generationConfig'],
+    loadFormat: o.loadFormat as EngineArgs['loadFormat'],
+    enforceEager: o.enforceEager as boolean,
+  };
+}
+
+export const parseIntFlag = int;
+export const parseNumFlag = num;
