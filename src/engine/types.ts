@@ -29,7 +29,11 @@ export interface EngineCoreOutput {
   numCachedTokens: number;
 }
 
-/** What the scheduler reports each step (for metrics and logging). */
+/**
+ * What the scheduler reports each step (for metrics and logging). Gauges are the
+ * current values; prefixCacheQueries, prefixCacheHits and numPreemptions count what
+ * happened since the previous step (Prometheus counters add them up).
+ */
 export interface SchedulerStats {
   numRunningReqs: number;
   numWaitingReqs: number;

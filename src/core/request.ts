@@ -1,0 +1,148 @@
+// The engine core's view of one request (vLLM's v1/request.py): its tokens,
+// how many of them have KV in the cache, its status and why it finished.
+import type { EngineCoreRequest, FinishReason } from '../engine/types.js';
+import type { PositionLogprobs } from './sched/output.js';
+import { SamplingParams } from '../sampling_params.js';
+import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
+
+export const RequestStatus = {
+  WAITING: 'WAITING',
+  RUNNING: 'RUNNING',
+  PREEMPTED: 'PREEMPTED',
+  // Everything after this line is finished.
+  FINISHED_STOPPED: 'FINISHED_STOPPED',
+  FINISHED_LENGTH_CAPPED: 'FINISHED_LENGTH_CAPPED',
+  FINISHED_ABORTED: 'FINISHED_ABORTED',
+  /** Refused by the scheduler (prompt too long for maxModelLen or for the whole KV cache). */
+  FINISHED_IGNORED: 'FINISHED_IGNORED',
+} as const;
+export type RequestStatus = (typeof RequestStatus)[keyof typeof RequestStatus];
+
+const FINISHED_REASONS: Partial<Record<RequestStatus, FinishReason>> = {
+  FINISHED_STOPPED: 'stop',
+  FINISHED_LENGTH_CAPPED: 'length',
+  FINISHED_ABORTED: 'abort',
+  FINISHED_IGNORED: 'length',
+};
+
+export function isFinishedStatus(status: RequestStatus): boolean {
+  return FINISHED_REASONS[status] !== undefined;
+}
+
+export class Request {
+  readonly requestId: string;
+  readonly promptTokenIds: readonly number[];
+  readonly samplingParams: SamplingParams;
+  readonly eosTokenIds: readonly number[];
+  readonly arrivalTime: number;
+  readonly priority: number;
+  readonly cacheSalt: string | null;
+
+  status: RequestStatus = RequestStatus.WAITING;
+  readonly outputTokenIds: number[] = [];
+  /** Prompt then outputs. */
+  readonly allTokenIds: number[];
+  readonly numPromptTokens: number;
+  /** Tokens whose KV is in the cache or is being computed in the step just scheduled. */
+  numComputedTokens = 0;
+  /** Prompt tokens served by the prefix cache at the first schedule; -1 until then. */
+  numCachedTokens = -1;
+  /** samplingParams.maxTokens, or Infinity (then maxModelLen ends the request). */
+  readonly maxTokens: number;
+  /** The stop token id that ended the request (null for EOS or length). */
+  stopReason: number | string | null = null;
+  /** Hashes of the full blocks of allTokenIds, kept up to date as tokens arrive (empty without a hasher). */
+  readonly blockHashes: BlockHash[] = [];
+  numPreemptions = 0;
+  /**
+   * Prompt logprobs of the prefill chunks computed so far; the scheduler hands
+   * them out together with the first sampled token (the engine core never
+   * returns partial prefills).
+   */
+  pendingPromptLogprobs: PositionLogprobs[] | null = null;
+
+  private blockHasher: RequestBlockHasher | null = null;
+
+  constructor(init: {
+    requestId: string;
+    promptTokenIds: readonly number[];
+    samplingParams: SamplingParams;
+    eosTokenIds?: readonly number[];
+    arrivalTime?: number;
+    priority?: number;
+    cacheSalt?: string | null;
+    blockHasher?: RequestBlockHasher | null;
+  }) {
+    this.requestId = init.requestId;
+    this.promptTokenIds = init.promptTokenIds.slice();
+    this.samplingParams = init.samplingParams;
+    this.eosTokenIds = init.eosTokenIds?.slice() ?? [];
+    this.arrivalTime = init.arrivalTime ?? Date.now() / 1000;
+    this.priority = init.priority ?? 0;
+    this.cacheSalt = init.cacheSalt ?? null;
+    this.allTokenIds = this.promptTokenIds.slice();
+    this.numPromptTokens = this.promptTokenIds.length;
+    this.maxTokens = init.samplingParams.maxTokens ?? Infinity;
+    if (init.blockHasher) this.setBlockHasher(init.blockHasher);
+  }
+
+  /** Builds the core's request from what the front end sent (samplingParams may have lost its prototype in postMessage). */
+  static fromEngineCoreRequest(req: EngineCoreRequest, blockHasher: RequestBlockHasher | null = null): Request {
+    const sp =
+      req.samplingParams instanceof SamplingParams ? req.samplingParams : SamplingParams.fromPlain(req.samplingParams);
+    return new Request({
+      requestId: req.requestId,
+      promptTokenIds: req.promptTokenIds,
+      samplingParams: sp,
+      eosTokenIds: req.eosTokenIds,
+      arrivalTime: req.arrivalTime,
+      priority: req.priority,
+      cacheSalt: req.cacheSalt ?? null,
+      blockHasher,
+    });
+  }
+
+  get hasBlockHasher(): boolean {
+    return this.blockHasher !== null;
+  }
+
+  /** Attaches the prefix cache's hasher and hashes the full blocks present now. */
+  setBlockHasher(hasher: RequestBlockHasher): void {
+    this.blockHasher = hasher;
+    this.blockHashes.length = 0;
+    this.blockHashes.push(...hasher(this));
+  }
+
+  get numTokens(): number {
+    return this.allTokenIds.length;
+  }
+
+  get numOutputTokens(): number {
+    return this.outputTokenIds.length;
+  }
+
+  /** Requests that want prompt logprobs must compute every prompt token (vLLM's skip_reading_prefix_cache). */
+  get skipReadingPrefixCache(): boolean {
+    return this.samplingParams.promptLogprobs !== null && this.samplingParams.promptLogprobs !== undefined;
+  }
+
+  appendOutputTokenIds(tokenIds: number | readonly number[]): void {
+    if (typeof tokenIds === 'number') {
+      this.outputTokenIds.push(tokenIds);
+      this.allTokenIds.push(tokenIds);
+    } else {
+      this.outputTokenIds.push(...tokenIds);
+      this.allTokenIds.push(...tokenIds);
+    }
+    if (this.blockHasher !== null) this.blockHashes.push(...this.blockHasher(this));
+  }
+
+  get isFinished(): boolean {
+    return isFinishedStatus(this.status);
+  }
+
+  /** 'stop' | 'length' | 'abort' once finished, null before. */
+  getFinishedReason(): FinishReason | null {
+    return FINISHED_REASONS[this.status] ?? null;
+  }
+}
