@@ -92,7 +92,9 @@ export class OutputProcessor {
           s.logprobs.push(this.toLogprobMap(lp));
           s.cumulativeLogprob = (s.cumulativeLogprob ?? 0) + lp.logprobs[0];
         }
-        const stop = s.detokenizer?.update([o.newTokenIds[i]]) ?? null;
+        // A token that ended the request in the core (EOS, a stop token id) adds no text.
+        const stopTerminated = o.finishReason === 'stop' && i === o.newTokenIds.length - 1;
+        const stop = s.detokenizer?.update([o.newTokenIds[i]], stopTerminated) ?? null;
         if (stop !== null) {
           // A stop string ends the request here; the core is told to abort it.
           if (!finishReason) reqsToAbort.push(o.requestId);
