@@ -87,6 +87,32 @@ export class WeightLoader {
     return this.track(out);
   }
 
+  /**
+   * A 2-D tensor stored [rows, cols] on disk, returned transposed as [cols, rows]
+   * (GPT-2's Conv1D keeps weights [in, out]; Linear wants [out, in]).
+   */
+  getTransposed(name: string, diskShape: readonly [number, number]): Tensor {
+    const [rows, cols] = diskShape;
+    if (this.source.isDummy) return this.track(this.dummy([cols, rows]));
+    const diskDtype = dtypeFromSafetensors(this.source.expect(name, diskShape).dtype);
+    // Copied first: the source's bytes need not be aligned for a typed view.
+    const bytes = this.source.read(name).slice();
+    const View = DTYPE_BYTES[diskDtype] === 4 ? Uint32Array : Uint16Array;
+    const src = new View(bytes.buffer, 0, rows * cols);
+    const dst = new View(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+    const staged = Tensor.fromHost(this.ops, dst, [cols, rows], diskDtype);
+    this.loadedBytes += staged.nbytes;
+    const target = this.targetDtype ?? diskDtype;
+    if (target === diskDtype) return this.track(staged);
+    const out = Tensor.empty(this.ops, [cols, rows], target);
+    check(this.ops, this.ops.convert(out.addr, target, staged.addr, diskDtype, staged.numel), `convert ${name}`);
+    staged.dispose();
+    return this.track(out);
+  }
+
   /** Random weights in [-1e-3, 1e-3) like vLLM's dummy loader; each tensor its own stream. */
   private dummy(shape: readonly number[]): Tensor {
     const dtype = this.targetDtype ?? this.dummyDtype;

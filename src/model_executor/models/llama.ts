@@ -49,10 +49,14 @@ class LlamaDecoderLayer {
       w.concat(qkvNames.map((n) => `${n}.weight`), qkvShapes),
       cfg.attentionBias ? w.concat(qkvNames.map((n) => `${n}.bias`), qkvShapes.map((s) => [s[0]])) : null,
     );
-    this.oProj = new Linear(w.get(`${p}.self_attn.o_proj.weight`, [h, H * D]));
+    // HF Llama: attention_bias also gives o_proj a bias, mlp_bias the MLP (Qwen2's q/k/v-only bias does not).
+    const oBias = cfg.hfConfig.attention_bias === true;
+    const mlpBias = cfg.hfConfig.mlp_bias === true;
+    this.oProj = new Linear(w.get(`${p}.self_attn.o_proj.weight`, [h, H * D]), oBias ? w.get(`${p}.self_attn.o_proj.bias`, [h]) : null);
     const guNames = packedModules.gate_up_proj.map((n) => `${p}.mlp.${n}.weight`);
-    this.gateUpProj = new Linear(w.concat(guNames, [[ffn, h], [ffn, h]]));
-    this.downProj = new Linear(w.get(`${p}.mlp.down_proj.weight`, [h, ffn]));
+    const guBias = packedModules.gate_up_proj.map((n) => `${p}.mlp.${n}.bias`);
+    this.gateUpProj = new Linear(w.concat(guNames, [[ffn, h], [ffn, h]]), mlpBias ? w.concat(guBias, [[ffn], [ffn]]) : null);
+    this.downProj = new Linear(w.get(`${p}.mlp.down_proj.weight`, [h, ffn]), mlpBias ? w.get(`${p}.mlp.down_proj.bias`, [h]) : null);
     this.attn = new Attention(i, H, KV, D, { slidingWindow: cfg.slidingWindow });
     this.act = gatedActFor(cfg.hiddenAct);
   }

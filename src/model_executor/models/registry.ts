@@ -2,10 +2,20 @@
 import type { ModelConfig } from '../../config/types.js';
 import type { WeightLoader } from '../weight_loader.js';
 import type { CausalLM, ModelFactory } from './interface.js';
+import { GemmaForCausalLM } from './gemma.js';
+import { GPT2LMHeadModel } from './gpt2.js';
 import { LlamaForCausalLM } from './llama.js';
+import { MistralForCausalLM } from './mistral.js';
+import { Qwen2ForCausalLM } from './qwen2.js';
+import { Qwen3ForCausalLM } from './qwen3.js';
 
 const MODELS: Record<string, ModelFactory> = {
   LlamaForCausalLM: (c, w) => new LlamaForCausalLM(c, w),
+  Qwen2ForCausalLM: (c, w) => new Qwen2ForCausalLM(c, w),
+  GemmaForCausalLM: (c, w) => new GemmaForCausalLM(c, w),
+  GPT2LMHeadModel: (c, w) => new GPT2LMHeadModel(c, w),
+  MistralForCausalLM: (c, w) => new MistralForCausalLM(c, w),
+  Qwen3ForCausalLM: (c, w) => new Qwen3ForCausalLM(c, w),
 };
 
 /** Adds an architecture (the models of a later file register themselves here). */
