@@ -143,6 +143,39 @@ int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t v_cache,
                  int64_t q_stride, float scale, int64_t sliding_window, float soft_cap,
                  int act);
 
+// ---- sampling ---------------------------------------------------------------
+// One token per row of logits, so that only the ids leave the device.
+//   logits [n, vocab] (act); per-row parameters, each [n]:
+//     temperature f32 (< 1e-5: greedy argmax, first index on ties),
+//     top_k int32 (0: off), top_p f32 (1: off), min_p f32 (0: off),
+//     uniform f32 in [0, 1): the row's one random draw (from the request's generator).
+//   Random rows: p = softmax(logits / temperature); drop tokens with p < min_p * max(p);
+//   keep the top_k largest (ties at the k-th kept); keep the smallest set of largest p
+//   whose mass reaches top_p (ties at the boundary kept); renormalize; return the
+//   first token id t (in id order) whose cumulative kept mass exceeds uniform * total.
+//   out_ids [n] int32
+int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature, uint64_t top_k,
+              uint64_t top_p, uint64_t min_p, uint64_t uniform, int64_t n, int64_t vocab,
+              int act);
+
+// Log-softmax of the raw logits at chosen tokens, plus the top-k of each row.
+//   logits [n, vocab] (act); chosen [n] int32
+//   out_logprobs [n, k + 1] f32: column 0 = logprob of chosen[i], then the top k, descending
+//   out_ids [n, k + 1] int32: chosen[i], then the top k ids (ties: lower id first)
+//   out_ranks [n] int32: 1 + number of tokens whose logit is strictly greater than chosen's
+int vt_logprobs(uint64_t out_logprobs, uint64_t out_ids, uint64_t out_ranks, uint64_t logits,
+                uint64_t chosen, int64_t n, int64_t vocab, int64_t k, int act);
+
+// ---- CUDA graphs -------------------------------------------------------------
+// Capture of everything enqueued on the library's stream between begin and end,
+// replayed by launch (decode steps of a fixed batch size). The CPU library has no
+// graphs: vt_graph_begin returns non-zero there and the engine runs eagerly.
+int vt_graph_begin(void);
+// Ends the capture and instantiates it; returns a handle, 0 on failure.
+uint64_t vt_graph_end(void);
+int vt_graph_launch(uint64_t graph);
+int vt_graph_destroy(uint64_t graph);
+
 #ifdef __cplusplus
 }
 #endif

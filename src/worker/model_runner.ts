@@ -15,7 +15,8 @@ export class ModelRunner {
     readonly ops: NativeOps,
     readonly act: DType,
     readonly model: CausalLM,
-    readonly kvCaches: LayerKVCache[],
+    /** Per-layer paged KV cache (set by the worker once sized: initializeKvCache). */
+    public kvCaches: LayerKVCache[],
     readonly blockSize: number,
     readonly vocabSize: number,
     readonly ws: Workspace,

@@ -11,6 +11,8 @@ import { openWeights } from '../model_executor/model_loader/index.js';
 import { buildModel } from '../model_executor/models/registry.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { WeightLoader } from '../model_executor/weight_loader.js';
+import type { SchedulerOutput } from '../core/sched/output.js';
+import { SamplingParams } from '../sampling_params.js';
 import { ModelRunner } from './model_runner.js';
 import type { StepSampler } from './step_sampler.js';
 
@@ -75,37 +77,53 @@ export class Worker {
     const blockSize = args.blockSize ?? ENGINE_ARGS_DEFAULTS.blockSize;
     const bytesPerBlock = 2 * config.numHiddenLayers * blockSize * config.numKeyValueHeads * config.headDim * DTYPE_BYTES[act];
     const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
-    const budget = device === 'cpu'
-      ? args.kvCacheMemoryBytes ?? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes
-      : gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization);
+    const ws = new Workspace(ops, 1 << 22);
+    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler);
+    const allocKv = (numBlocks: number): LayerKVCache[] => {
+      const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
+      return Array.from({ length: config.numHiddenLayers }, () => ({ key: Tensor.zeros(ops, kvShape, act), value: Tensor.zeros(ops, kvShape, act) }));
+    };
+    const freeKv = (caches: LayerKVCache[]) => {
+      for (const c of caches) {
+        c.key.dispose();
+        c.value.dispose();
+      }
+    };
+    let budget: number;
+    if (device === 'cpu') {
+      budget = args.kvCacheMemoryBytes ?? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes;
+    } else {
+      // NOTE: vLLM sizes the KV cache after a profiling forward pass at the largest
+      // batch: whatever memory that pass needed (the workspace peak) stays reserved.
+      const maxTokens = args.maxNumBatchedTokens ?? ENGINE_ARGS_DEFAULTS.maxNumBatchedTokens;
+      const profileBlocks = Math.ceil(maxTokens / blockSize) + maxNumSeqs + 1;
+      runner.kvCaches = allocKv(profileBlocks);
+      profileRun(runner, maxTokens, maxNumSeqs, blockSize, config.maxModelLen);
+      freeKv(runner.kvCaches);
+      runner.kvCaches = [];
+      budget = gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization);
+    }
     // +1: block 0 is the null block.
     const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), maxNumSeqs * blocksPerSeq + 1);
     if (numBlocks < blocksPerSeq + 1) {
+      ws.dispose();
       loader.disposeAll();
       const need = (blocksPerSeq + 1) * bytesPerBlock;
       throw new Error(
         `the KV cache budget (${fmtBytes(budget)}) holds ${numBlocks} blocks of ${blockSize} tokens, fewer than one ` +
           `sequence of max_model_len=${config.maxModelLen} needs (${blocksPerSeq + 1} blocks, ${fmtBytes(need)}); ` +
-          `raise ${device === 'cpu' ? 'kvCacheMemoryBytes (--kv-cache-memory-bytes)' : 'gpuMemoryUtilization'} or lower maxModelLen (--max-model-len)`,
+          `raise ${device === 'cpu' ? 'kvCacheMemoryBytes (--kv-cache-memory-bytes)' : 'gpuMemoryUtilization (--gpu-memory-utilization)'} or lower maxModelLen (--max-model-len)`,
       );
     }
-    const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
-    const kvCaches: LayerKVCache[] = [];
-    for (let l = 0; l < config.numHiddenLayers; l++) {
-      kvCaches.push({ key: Tensor.zeros(ops, kvShape, act), value: Tensor.zeros(ops, kvShape, act) });
-    }
-    const ws = new Workspace(ops, 1 << 22);
-    const runner = new ModelRunner(ops, act, model, kvCaches, blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler);
+    const kvCaches = allocKv(numBlocks);
+    runner.kvCaches = kvCaches;
     const info: WorkerInfo = {
       device, deviceName: ops.deviceName(), act, numBlocks, blockSize,
       kvCacheBytes: numBlocks * bytesPerBlock, weightBytes: loader.loadedBytes,
     };
     const release = () => {
       ops.synchronize();
-      for (const c of kvCaches) {
-        c.key.dispose();
-        c.value.dispose();
-      }
+      freeKv(kvCaches);
       ws.dispose();
       loader.disposeAll();
     };
@@ -118,14 +136,40 @@ export class Worker {
   }
 }
 
+/** Device memory left for the KV cache: utilization x total, less what is in use now (weights, workspace). */
 function gpuKvBudget(ops: NativeOps, utilization: number): number {
+  check(ops, ops.synchronize(), 'synchronize');
   const free = new BigUint64Array(1);
   const total = new BigUint64Array(1);
   check(ops, ops.memInfo(free, total), 'mem_info');
   const used = Number(total[0] - free[0]);
-  // Keep room for the step's activations (workspace), sized generously until profiling lands.
-  const activations = 2 << 30;
-  return Math.max(0, Number(total[0]) * utilization - used - activations);
+  return Math.max(0, Number(total[0]) * utilization - used);
+}
+
+/**
+ * One forward pass at the largest step the scheduler can make (maxTokens tokens
+ * over maxNumSeqs sequences, each sampling a token), so that the workspace grows
+ * to its peak before the KV cache takes the rest of the memory.
+ */
+function profileRun(runner: ModelRunner, maxTokens: number, maxNumSeqs: number, blockSize: number, maxModelLen: number): void {
+  const numSeqs = Math.max(1, Math.min(maxNumSeqs, maxTokens));
+  const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
+  const lens = Array.from({ length: numSeqs }, (_, i) => Math.floor(maxTokens / numSeqs) + (i < maxTokens % numSeqs ? 1 : 0));
+  let nextBlock = 1;
+  const so: SchedulerOutput = {
+    scheduledNewReqs: lens.map((n, i) => {
+      const len = Math.min(n, maxModelLen);
+      const blockIds = Array.from({ length: Math.ceil(len / blockSize) }, () => nextBlock++);
+      return { reqId: `profile-${i}`, promptTokenIds: new Array(len).fill(0), samplingParams: params, blockIds, numComputedTokens: 0, outputTokenIds: [], eosTokenIds: [] };
+    }),
+    scheduledCachedReqs: { reqIds: [], newBlockIds: [], numComputedTokens: [] },
+    numScheduledTokens: Object.fromEntries(lens.map((n, i) => [`profile-${i}`, Math.min(n, maxModelLen)])),
+    totalNumScheduledTokens: lens.reduce((a, n) => a + Math.min(n, maxModelLen), 0),
+    finishedReqIds: [],
+    preemptedReqIds: [],
+  };
+  runner.execute(so);
+  runner.execute({ ...so, scheduledNewReqs: [], numScheduledTokens: {}, totalNumScheduledTokens: 0, finishedReqIds: lens.map((_, i) => `profile-${i}`) });
 }
 
 export function fmtBytes(n: number): string {
