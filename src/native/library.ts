@@ -63,6 +63,12 @@ export interface NativeOps {
   geluTanhAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanh(out: Addr, x: Addr, n: number, act: DType): number;
   reshapeAndCache(key: Addr, value: Addr, kCache: Addr, vCache: Addr, slotMapping: Addr, numTokens: number, numKvHeads: number, headDim: number, keyStride: number, valueStride: number, act: DType): number;
+  sample(outIds: Addr, logits: Addr, temperature: Addr, topK: Addr, topP: Addr, minP: Addr, uniform: Addr, n: number, vocab: number, act: DType): number;
+  logprobs(outLogprobs: Addr, outIds: Addr, outRanks: Addr, logits: Addr, chosen: Addr, n: number, vocab: number, k: number, act: DType): number;
+  graphBegin(): number;
+  graphEnd(): Addr;
+  graphLaunch(graph: Addr): number;
+  graphDestroy(graph: Addr): number;
   attention(out: Addr, q: Addr, kCache: Addr, vCache: Addr, queryStartLoc: Addr, seqLens: Addr, blockTables: Addr, numSeqs: number, numTokens: number, maxQueryLen: number, maxSeqLen: number, numHeads: number, numKvHeads: number, headDim: number, blockSize: number, maxBlocksPerSeq: number, qStride: number, scale: number, slidingWindow: number, softCap: number, act: DType): number;
 }
 
@@ -96,6 +102,12 @@ const DECLS: [keyof NativeOps, string][] = [
   ['geluTanhAndMul', 'int vt_gelu_tanh_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanh', 'int vt_gelu_tanh(uint64_t, uint64_t, int64_t, int)'],
   ['reshapeAndCache', 'int vt_reshape_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int)'],
+  ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
+  ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
+  ['graphBegin', 'int vt_graph_begin()'],
+  ['graphEnd', 'uint64_t vt_graph_end()'],
+  ['graphLaunch', 'int vt_graph_launch(uint64_t)'],
+  ['graphDestroy', 'int vt_graph_destroy(uint64_t)'],
   ['attention', 'int vt_attention(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, int64_t, float, int)'],
 ];
 
@@ -126,7 +138,16 @@ export function loadNative(device: Device): NativeOps {
   }
   const lib = koffi.load(path);
   const ops: Record<string, unknown> = { device };
-  for (const [name, decl] of DECLS) ops[name] = lib.func(decl);
+  for (const [name, decl] of DECLS) {
+    try {
+      ops[name] = lib.func(decl);
+    } catch {
+      // A library built from older sources: fail when the op is used, not at load.
+      ops[name] = () => {
+        throw new Error(`${path} lacks ${decl.split('(')[0].split(' ').pop()}: rebuild it (${device === 'cpu' ? 'npm run build:native' : 'npm run build:cuda'})`);
+      };
+    }
+  }
   const native = ops as unknown as NativeOps;
   loaded.set(device, native);
   return native;

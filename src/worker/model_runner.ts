@@ -6,6 +6,7 @@ import { check, DType, Tensor, type NativeOps, type Workspace } from '../native/
 import type { ForwardContext, LayerKVCache } from '../model_executor/forward_context.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
+import type { DeviceSampler } from './device_sampler.js';
 import type { StepSampler } from './step_sampler.js';
 
 export class ModelRunner {
@@ -22,6 +23,8 @@ export class ModelRunner {
     readonly ws: Workspace,
     readonly attnBackend: AttentionBackend,
     readonly sampler: StepSampler,
+    /** Samples on the device (CUDA); null: logits go to the host sampler. */
+    readonly deviceSampler: DeviceSampler | null = null,
   ) {}
 
   execute(so: SchedulerOutput): ModelRunnerOutput {
@@ -36,8 +39,8 @@ export class ModelRunner {
     }
   }
 
-  /** Runs the model; returns host f32 logits of the sampling rows and of the prompt-logprob rows. */
-  private forward(b: BatchInputs): { sampleLogits: Float32Array; promptLogits: Float32Array } {
+  /** Runs the model; returns the sampling rows' logits (on the device) and the prompt-logprob rows' (host f32). */
+  private forward(b: BatchInputs): { sampleLogits: Tensor | null; promptLogits: Float32Array } {
     const { ops, ws } = this;
     const up = (data: Int32Array, shape: number[]): Tensor => {
       const t = ws.alloc(shape, DType.I32);
@@ -63,26 +66,28 @@ export class ModelRunner {
     const hidden = this.model.forward(ctx, inputIds, positions); // [numTokens, hidden]
     const promptRows = b.promptLogprobRows.flatMap((p) => p.rows);
     const rows = [...promptRows, ...b.sampleRows];
-    if (rows.length === 0) return { sampleLogits: new Float32Array(0), promptLogits: new Float32Array(0) };
+    if (rows.length === 0) return { sampleLogits: null, promptLogits: new Float32Array(0) };
     const width = hidden.shape[1];
     const picked = ws.alloc([rows.length, width], this.act); // [numRows, hidden]
     const rowIdx = up(Int32Array.from(rows), [rows.length]);
     check(ops, ops.gatherRows(picked.addr, hidden.addr, rowIdx.addr, rows.length, width, this.act), 'gather_rows');
-    const logits = this.model.computeLogits(ctx, picked).toF32(); // [numRows, vocab]
+    const logits = this.model.computeLogits(ctx, picked); // [numRows, vocab] on the device
     const V = this.vocabSize;
     return {
-      promptLogits: logits.subarray(0, promptRows.length * V),
-      sampleLogits: logits.subarray(promptRows.length * V),
+      promptLogits: promptRows.length ? logits.view([promptRows.length, V]).toF32() : new Float32Array(0),
+      sampleLogits: logits.view([b.sampleRows.length, V], promptRows.length * V),
     };
   }
 
-  private sample(b: BatchInputs, sampleLogits: Float32Array, promptLogits: Float32Array): ModelRunnerOutput {
+  private sample(b: BatchInputs, sampleLogits: Tensor | null, promptLogits: Float32Array): ModelRunnerOutput {
     const reqIds = b.reqs.map((r) => r.reqId);
     const sampledTokenIds: number[][] = b.reqs.map(() => []);
     const logprobs: (PositionLogprobs[] | null)[] = b.reqs.map(() => null);
-    if (b.samplingReqs.length > 0) {
+    if (sampleLogits && b.samplingReqs.length > 0) {
       const states = b.samplingReqs.map((r) => b.reqs[r]);
-      const res = this.sampler.sample(sampleLogits, this.vocabSize, states);
+      const res = this.deviceSampler
+        ? this.deviceSampler.sample(this.ws, sampleLogits, this.vocabSize, states)
+        : this.sampler.sample(sampleLogits.toF32(), this.vocabSize, states);
       b.samplingReqs.forEach((r, i) => {
         const tok = res.tokenIds[i];
         sampledTokenIds[r] = [tok];

@@ -13,6 +13,7 @@ import type { CausalLM } from '../model_executor/models/interface.js';
 import { WeightLoader } from '../model_executor/weight_loader.js';
 import type { SchedulerOutput } from '../core/sched/output.js';
 import { SamplingParams } from '../sampling_params.js';
+import { DeviceSampler } from './device_sampler.js';
 import { ModelRunner } from './model_runner.js';
 import type { StepSampler } from './step_sampler.js';
 
@@ -78,7 +79,8 @@ export class Worker {
     const bytesPerBlock = 2 * config.numHiddenLayers * blockSize * config.numKeyValueHeads * config.headDim * DTYPE_BYTES[act];
     const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
     const ws = new Workspace(ops, 1 << 22);
-    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler);
+    const deviceSampler = device === 'cuda' ? new DeviceSampler(ops, act, sampler, args.seed ?? 0) : null;
+    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler);
     const allocKv = (numBlocks: number): LayerKVCache[] => {
       const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
       return Array.from({ length: config.numHiddenLayers }, () => ({ key: Tensor.zeros(ops, kvShape, act), value: Tensor.zeros(ops, kvShape, act) }));
