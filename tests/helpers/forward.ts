@@ -6,7 +6,9 @@ import type { ForwardContext, LayerKVCache } from '../../src/model_executor/forw
 import { openWeights } from '../../src/model_executor/model_loader/index.js';
 import { buildModel } from '../../src/model_executor/models/registry.js';
 import { WeightLoader } from '../../src/model_executor/weight_loader.js';
-import { DType, loadNative, Tensor, Workspace } from '../../src/native/index.js';
+import { type Device, loadNative, Tensor, Workspace } from '../../src/native/index.js';
+import type { EngineArgs } from '../../src/config/engine_args.js';
+import { resolveActDtype } from '../../src/worker/worker.js';
 import type { ModelConfig } from '../../src/config/types.js';
 
 export interface ForwardResult {
@@ -21,12 +23,14 @@ export class TestModel {
     readonly close: () => void,
   ) {}
 
-  static load(dir: string, opts: { blockSize?: number; numThreads?: number } = {}): TestModel {
-    const ops = loadNative('cpu');
+  static load(dir: string, opts: { blockSize?: number; numThreads?: number; device?: Device; dtype?: EngineArgs['dtype'] } = {}): TestModel {
+    const device = opts.device ?? 'cpu';
+    const ops = loadNative(device);
     ops.init(0, opts.numThreads ?? 0);
     const config = loadModelConfig(dir);
+    const act = resolveActDtype(device, opts.dtype ?? 'auto', config);
     const source = openWeights(config);
-    const loader = new WeightLoader(ops, source, null);
+    const loader = new WeightLoader(ops, source, device === 'cpu' ? null : act);
     const model = buildModel(config, loader);
     source.close();
     const bs = opts.blockSize ?? 16;
@@ -38,8 +42,8 @@ export class TestModel {
       const numBlocks = blocksPer.reduce((a, b) => a + b, 0) + 1;
       const kvShape = [numBlocks, bs, config.numKeyValueHeads, config.headDim];
       const kv: LayerKVCache[] = Array.from({ length: config.numHiddenLayers }, () => ({
-        key: Tensor.zeros(ops, kvShape, DType.F32),
-        value: Tensor.zeros(ops, kvShape, DType.F32),
+        key: Tensor.zeros(ops, kvShape, act),
+        value: Tensor.zeros(ops, kvShape, act),
       }));
       // Blocks handed out in reverse so that tables are not the identity.
       let next = numBlocks - 1;
@@ -69,7 +73,7 @@ export class TestModel {
         blockTables: up(tables, [seqs.length, maxBlocks]), maxBlocksPerSeq: maxBlocks, slotMapping: up(slots, [total]),
         maxQueryLen: Math.max(...seqs.map((s) => s.length)), maxSeqLen: Math.max(...seqs.map((s) => s.length)), blockSize: bs,
       };
-      const ctx: ForwardContext = { ops, act: DType.F32, ws, attnMetadata: md, attnBackend: backend, kvCaches: kv };
+      const ctx: ForwardContext = { ops, act, ws, attnMetadata: md, attnBackend: backend, kvCaches: kv };
       const idsT = up(ids, [total]);
       const posT = up(pos, [total]);
       const hidden = model.forward(ctx, idsT, posT);
