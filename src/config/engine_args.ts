@@ -21,7 +21,7 @@ export interface EngineArgs {
   /** Waiting requests beyond this are refused with 503 by the server (default: unlimited). */
   maxWaitingRequests?: number;
   enablePrefixCaching?: boolean;
-  /** CPU: bytes for the KV cache (default 1 GiB, at most what maxNumSeqs x maxModelLen needs). */
+  /** Bytes for the KV cache (CPU default 1 GiB; on CUDA it replaces gpuMemoryUtilization's sizing). At most what maxNumSeqs x maxModelLen needs. */
   kvCacheMemoryBytes?: number;
   /** CUDA: fraction of device memory the engine may use (default 0.9). */
   gpuMemoryUtilization?: number;

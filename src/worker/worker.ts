@@ -92,7 +92,8 @@ export class Worker {
       }
     };
     let budget: number;
-    if (device === 'cpu') {
+    if (device === 'cpu' || args.kvCacheMemoryBytes !== undefined) {
+      // On a GPU too, an explicit byte budget (vLLM's kv_cache_memory_bytes) skips the profiling.
       budget = args.kvCacheMemoryBytes ?? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes;
     } else {
       // NOTE: vLLM sizes the KV cache after a profiling forward pass at the largest
