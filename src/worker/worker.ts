@@ -83,7 +83,9 @@ export class Worker {
     const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler);
     const allocKv = (numBlocks: number): LayerKVCache[] => {
       const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
-      return Array.from({ length: config.numHiddenLayers }, () => ({ key: Tensor.zeros(ops, kvShape, act), value: Tensor.zeros(ops, kvShape, act) }));
+      // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.
+      const make = device === 'cpu' ? Tensor.empty : Tensor.zeros;
+      return Array.from({ length: config.numHiddenLayers }, () => ({ key: make(ops, kvShape, act), value: make(ops, kvShape, act) }));
     };
     const freeKv = (caches: LayerKVCache[]) => {
       for (const c of caches) {
