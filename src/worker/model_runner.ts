@@ -42,35 +42,41 @@ export class ModelRunner {
   /** Runs the model; returns the sampling rows' logits (on the device) and the prompt-logprob rows' (host f32). */
   private forward(b: BatchInputs): { sampleLogits: Tensor | null; promptLogits: Float32Array } {
     const { ops, ws } = this;
-    const up = (data: Int32Array, shape: number[]): Tensor => {
-      const t = ws.alloc(shape, DType.I32);
-      t.copyFromHost(data);
-      return t;
-    };
     const numReqs = b.reqs.length;
+    const T = b.numTokens;
+    const promptRows = b.promptLogprobRows.flatMap((p) => p.rows);
+    const rows = [...promptRows, ...b.sampleRows];
+    // NOTE: all int32 inputs travel in one host-to-device copy:
+    // [inputIds T | positions T | slotMapping T | queryStartLoc S+1 | seqLens S | rows R | blockTables S*W]
+    const parts = [b.inputIds, b.positions, b.slotMapping, b.queryStartLoc, b.seqLens, Int32Array.from(rows), b.blockTables];
+    const packed = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
+    const offsets: number[] = [];
+    parts.reduce((off, p) => {
+      offsets.push(off);
+      packed.set(p, off);
+      return off + p.length;
+    }, 0);
+    const dev = ws.alloc([packed.length], DType.I32);
+    dev.copyFromHost(packed);
+    const view = (i: number, shape: number[]) => dev.view(shape, offsets[i]);
     const attnMetadata: AttentionMetadata = {
       numSeqs: numReqs,
-      numTokens: b.numTokens,
-      queryStartLoc: up(b.queryStartLoc, [numReqs + 1]),
-      seqLens: up(b.seqLens, [numReqs]),
-      blockTables: up(b.blockTables, [numReqs, b.maxBlocksPerSeq]),
+      numTokens: T,
+      queryStartLoc: view(3, [numReqs + 1]),
+      seqLens: view(4, [numReqs]),
+      blockTables: view(6, [numReqs, b.maxBlocksPerSeq]),
       maxBlocksPerSeq: b.maxBlocksPerSeq,
-      slotMapping: up(b.slotMapping, [b.numTokens]),
+      slotMapping: view(2, [T]),
       maxQueryLen: b.maxQueryLen,
       maxSeqLen: b.maxSeqLen,
       blockSize: this.blockSize,
     };
     const ctx: ForwardContext = { ops, act: this.act, ws, attnMetadata, attnBackend: this.attnBackend, kvCaches: this.kvCaches };
-    const inputIds = up(b.inputIds, [b.numTokens]);
-    const positions = up(b.positions, [b.numTokens]);
-    const hidden = this.model.forward(ctx, inputIds, positions); // [numTokens, hidden]
-    const promptRows = b.promptLogprobRows.flatMap((p) => p.rows);
-    const rows = [...promptRows, ...b.sampleRows];
+    const hidden = this.model.forward(ctx, view(0, [T]), view(1, [T])); // [numTokens, hidden]
     if (rows.length === 0) return { sampleLogits: null, promptLogits: new Float32Array(0) };
     const width = hidden.shape[1];
     const picked = ws.alloc([rows.length, width], this.act); // [numRows, hidden]
-    const rowIdx = up(Int32Array.from(rows), [rows.length]);
-    check(ops, ops.gatherRows(picked.addr, hidden.addr, rowIdx.addr, rows.length, width, this.act), 'gather_rows');
+    check(ops, ops.gatherRows(picked.addr, hidden.addr, view(5, [rows.length]).addr, rows.length, width, this.act), 'gather_rows');
     const logits = this.model.computeLogits(ctx, picked); // [numRows, vocab] on the device
     const V = this.vocabSize;
     return {
