@@ -35,6 +35,8 @@ export type Addr = number;
 
 export interface NativeOps {
   readonly device: Device;
+  /** C functions the loaded library does not export (built from older sources). */
+  readonly missing: ReadonlySet<string>;
   lastError(): string;
   backendName(): string;
   deviceCount(): number;
@@ -137,12 +139,14 @@ export function loadNative(device: Device): NativeOps {
     throw new Error(`native library for device '${device}' not found at ${path}: run \`${how}\``);
   }
   const lib = koffi.load(path);
-  const ops: Record<string, unknown> = { device };
+  const missing = new Set<string>();
+  const ops: Record<string, unknown> = { device, missing };
   for (const [name, decl] of DECLS) {
     try {
       ops[name] = lib.func(decl);
     } catch {
       // A library built from older sources: fail when the op is used, not at load.
+      missing.add(name);
       ops[name] = () => {
         throw new Error(`${path} lacks ${decl.split('(')[0].split(' ').pop()}: rebuild it (${device === 'cpu' ? 'npm run build:native' : 'npm run build:cuda'})`);
       };

@@ -79,7 +79,7 @@ export class Worker {
     const bytesPerBlock = 2 * config.numHiddenLayers * blockSize * config.numKeyValueHeads * config.headDim * DTYPE_BYTES[act];
     const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
     const ws = new Workspace(ops, 1 << 22);
-    const deviceSampler = device === 'cuda' ? new DeviceSampler(ops, act, sampler, args.seed ?? 0) : null;
+    const deviceSampler = device === 'cuda' && !ops.missing.has('sample') ? new DeviceSampler(ops, act, sampler, args.seed ?? 0) : null;
     const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler);
     const allocKv = (numBlocks: number): LayerKVCache[] => {
       const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];

@@ -23,6 +23,7 @@ function gpuSkip(): string | false {
   return false;
 }
 const skip = gpuSkip();
+const skipSampling = skip || (loadNative('cuda').missing.has('sample') ? 'vt_sample not in this build' : false);
 const report: Record<string, unknown> = {};
 const save = () => {
   const dir = process.env.VLLM_TS_GPU_REPORT;
@@ -42,6 +43,9 @@ const FIXTURES: [string, string, string?][] = [
 
 test('teacher-forced logits of every fixture model on CUDA: argmax agreement >= 99%', { skip }, () => {
   const rows: Record<string, unknown>[] = [];
+  const offTies: string[] = [];
+  let agreeAll = 0;
+  let positionsAll = 0;
   for (const [name, dir, refDir] of FIXTURES) {
     const model = TestModel.load(dir, { device: 'cuda' });
     try {
@@ -53,20 +57,31 @@ test('teacher-forced logits of every fixture model on CUDA: argmax agreement >= 
       let positions = 0;
       cases.forEach((c, i) => {
         for (let j = 0; j < c.logits.length; j++) maxDelta = Math.max(maxDelta, Math.abs(res[i].logits[j] - c.logits[j]));
+      });
+      cases.forEach((c, i) => {
         const a = argmaxRows(res[i].logits, V);
         const b = argmaxRows(c.logits, V);
-        a.forEach((x, j) => (agree += x === b[j] ? 1 : 0));
-        positions += a.length;
+        a.forEach((x, j) => {
+          positions++;
+          if (x === b[j]) return void agree++;
+          // HF's margin between its top-1 and our pick: a disagreement is only
+          // acceptable where that margin is within twice the model's logit error.
+          const margin = c.logits[j * V + b[j]] - c.logits[j * V + x];
+          if (margin > 2 * maxDelta) offTies.push(`${name} case ${i} position ${j}: margin ${margin} > 2 x ${maxDelta}`);
+        });
       });
-      rows.push({ model: name, maxAbsDeltaLogit: maxDelta, argmaxAgreement: agree / positions, positions });
-      assert.ok(agree / positions >= 0.99, `${name}: argmax agreement ${agree}/${positions}`);
+      agreeAll += agree;
+      positionsAll += positions;
+      rows.push({ model: name, act: model.actName, maxAbsDeltaLogit: +maxDelta.toFixed(4), argmaxAgreement: `${agree}/${positions}` });
     } finally {
       model.close();
     }
   }
   console.table(rows);
-  report.logits = rows;
+  report.logits = { rows, agreement: agreeAll / positionsAll };
   save();
+  assert.ok(agreeAll / positionsAll >= 0.99, `argmax agreement ${agreeAll}/${positionsAll}`);
+  assert.deepEqual(offTies, [], 'every disagreement is at a near tie of the reference (margin within 2x the max |Δlogit|)');
 });
 
 async function withLLM<T>(opts: Partial<LLMOptions>, fn: (llm: LLM) => Promise<T>): Promise<T> {
@@ -99,7 +114,7 @@ test('tiny-llama-kjv greedy text on CUDA equals HF, alone and among 64 prompts w
   save();
 });
 
-test('sampling on the device: seeded requests reproduce; logprobs close to the CPU', { skip }, async () => {
+test('sampling on the device: seeded requests reproduce; logprobs close to the CPU', { skip: skipSampling }, async () => {
   const p = { temperature: 0.8, topP: 0.9, topK: 50, seed: 7, maxTokens: 24, ignoreEos: true, logprobs: 3 };
   await withLLM({}, async (llm) => {
     const [a] = await llm.generate('And God said', p);

@@ -6,7 +6,7 @@ import type { ForwardContext, LayerKVCache } from '../../src/model_executor/forw
 import { openWeights } from '../../src/model_executor/model_loader/index.js';
 import { buildModel } from '../../src/model_executor/models/registry.js';
 import { WeightLoader } from '../../src/model_executor/weight_loader.js';
-import { type Device, loadNative, Tensor, Workspace } from '../../src/native/index.js';
+import { type Device, DType, loadNative, Tensor, Workspace } from '../../src/native/index.js';
 import type { EngineArgs } from '../../src/config/engine_args.js';
 import { resolveActDtype } from '../../src/worker/worker.js';
 import type { ModelConfig } from '../../src/config/types.js';
@@ -18,6 +18,7 @@ export interface ForwardResult {
 
 export class TestModel {
   private constructor(
+    readonly actName: string,
     readonly config: ModelConfig,
     private readonly run: (seqs: number[][]) => ForwardResult[],
     readonly close: () => void,
@@ -91,7 +92,7 @@ export class TestModel {
         return r;
       });
     };
-    return new TestModel(config, run, () => { ws.dispose(); loader.disposeAll(); });
+    return new TestModel(DType[act], config, run, () => { ws.dispose(); loader.disposeAll(); });
   }
 
   forward(seqs: number[][]): ForwardResult[] {
