@@ -9,6 +9,7 @@ import { initLogger } from '../logger.js';
 import { SamplingParams } from '../sampling_params.js';
 import { HostSampler } from '../worker/host_sampler.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
+import { StepTimer, stepTimer } from './step_timer.js';
 import type { EngineCoreOutputs, EngineCoreRequest } from './types.js';
 
 const logger = initLogger('core');
@@ -66,9 +67,13 @@ export class EngineCore {
 
   /** One step: schedule, run the model, and turn its samples into outputs. */
   step(): EngineCoreOutputs {
+    stepTimer.start();
     const so = this.scheduler.schedule();
+    stepTimer.mark('schedule');
     const out = this.worker.runner.execute(so);
-    return this.scheduler.updateFromOutput(so, out);
+    const outputs = this.scheduler.updateFromOutput(so, out);
+    stepTimer.mark('update');
+    return outputs;
   }
 
   hasUnfinishedRequests(): boolean {
@@ -85,6 +90,7 @@ export class EngineCore {
   }
 
   shutdown(): void {
+    if (StepTimer.enabled) logger.info(`step timing (VLLM_TS_STEP_TIMING):\n${stepTimer.report()}`);
     this.worker.shutdown();
   }
 }

@@ -8,6 +8,7 @@ import type { SamplingParams } from '../sampling_params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { EngineCore } from './core.js';
 import { OutputProcessor } from './output_processor.js';
+import { stepTimer } from './step_timer.js';
 import { fanOut, ParentRequest } from './parallel_sampling.js';
 import { type ProcessOptions, Processor, type PromptType } from './processor.js';
 
@@ -50,6 +51,7 @@ export class LLMEngine {
   step(): RequestOutput[] {
     const outs = this.engineCore.step();
     const { requestOutputs, reqsToAbort } = this.outputProcessor.processOutputs(outs.outputs);
+    stepTimer.mark('output');
     if (reqsToAbort.length) this.engineCore.abortRequests(reqsToAbort);
     for (const o of requestOutputs) if (o.finished) this.children.delete(o.requestId);
     return requestOutputs;

@@ -6,6 +6,7 @@ import { check, DType, Tensor, type NativeOps, type Workspace } from '../native/
 import type { ForwardContext, LayerKVCache } from '../model_executor/forward_context.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
+import { StepTimer, stepTimer } from '../engine/step_timer.js';
 import type { DeviceSampler } from './device_sampler.js';
 import type { StepSampler } from './step_sampler.js';
 
@@ -31,9 +32,18 @@ export class ModelRunner {
     updateStates(this.states, so);
     if (so.totalNumScheduledTokens === 0) return { reqIds: [], sampledTokenIds: [], logprobs: [], promptLogprobs: {} };
     const batch = prepareInputs(this.states, so, this.blockSize);
+    stepTimer.mark('prepare');
     try {
       const { sampleLogits, promptLogits } = this.forward(batch);
-      return this.sample(batch, sampleLogits, promptLogits);
+      stepTimer.mark('forward');
+      if (StepTimer.enabled) {
+        // Timing mode only: wait for the device so that enqueue and execution are told apart.
+        this.ops.synchronize();
+        stepTimer.mark('device');
+      }
+      const out = this.sample(batch, sampleLogits, promptLogits);
+      stepTimer.mark('sample');
+      return out;
     } finally {
       this.ws.reset();
     }
