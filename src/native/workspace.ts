@@ -13,12 +13,14 @@ export class Workspace {
   private used = 0; // bytes used in the last chunk
   private total = 0; // bytes handed out since reset
   private peak = 0;
+  private frozen = false;
 
   constructor(readonly ops: NativeOps, initialBytes = 1 << 20) {
     this.addChunk(initialBytes);
   }
 
   private addChunk(bytes: number): void {
+    if (this.frozen) throw new Error(`workspace needs ${bytes} more bytes after CUDA graph capture froze it (the profiling pass should have covered every step)`);
     const addr = this.ops.malloc(bytes);
     if (!addr) throw new Error(`out of ${this.ops.device} memory: workspace chunk of ${bytes} bytes (${this.ops.lastError()})`);
     this.chunks.push({ addr, bytes });
@@ -49,6 +51,23 @@ export class Workspace {
     }
     this.used = 0;
     this.total = 0;
+  }
+
+  /** No more growth: captured graphs hold addresses inside the current chunk. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  /** The allocation state, to hand out the same addresses again (CUDA graph replay). */
+  mark(): { chunks: number; used: number; total: number } {
+    return { chunks: this.chunks.length, used: this.used, total: this.total };
+  }
+
+  /** Returns to a state taken by mark() within the same chunk layout. */
+  restore(m: { chunks: number; used: number; total: number }): void {
+    if (m.chunks !== this.chunks.length) throw new Error('workspace grew since the mark: captured graphs are stale');
+    this.used = m.used;
+    this.total = m.total;
   }
 
   get peakBytes(): number {

@@ -7,6 +7,7 @@ import type { ForwardContext, LayerKVCache } from '../model_executor/forward_con
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
 import { StepTimer, stepTimer } from '../engine/step_timer.js';
+import type { CudaGraphRunner } from './cuda_graph.js';
 import type { DeviceSampler } from './device_sampler.js';
 import type { StepSampler } from './step_sampler.js';
 
@@ -27,6 +28,9 @@ export class ModelRunner {
     /** Samples on the device (CUDA); null: logits go to the host sampler. */
     readonly deviceSampler: DeviceSampler | null = null,
   ) {}
+
+  /** Decode steps replay captured CUDA graphs when set (see Worker). */
+  graphRunner: CudaGraphRunner | null = null;
 
   execute(so: SchedulerOutput): ModelRunnerOutput {
     updateStates(this.states, so);
@@ -52,6 +56,7 @@ export class ModelRunner {
   /** Runs the model; returns the sampling rows' logits (on the device) and the prompt-logprob rows' (host f32). */
   private forward(b: BatchInputs): { sampleLogits: Tensor | null; promptLogits: Float32Array } {
     const { ops, ws } = this;
+    if (this.graphRunner?.canRun(b)) return { sampleLogits: this.graphRunner.run(ws, b), promptLogits: new Float32Array(0) };
     const numReqs = b.reqs.length;
     const T = b.numTokens;
     const promptRows = b.promptLogprobRows.flatMap((p) => p.rows);

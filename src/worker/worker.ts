@@ -13,6 +13,7 @@ import type { CausalLM } from '../model_executor/models/interface.js';
 import { WeightLoader } from '../model_executor/weight_loader.js';
 import type { SchedulerOutput } from '../core/sched/output.js';
 import { SamplingParams } from '../sampling_params.js';
+import { CudaGraphRunner } from './cuda_graph.js';
 import { DeviceSampler } from './device_sampler.js';
 import { ModelRunner } from './model_runner.js';
 import type { StepSampler } from './step_sampler.js';
@@ -122,12 +123,19 @@ export class Worker {
     }
     const kvCaches = allocKv(numBlocks);
     runner.kvCaches = kvCaches;
+    let graphs: CudaGraphRunner | null = null;
+    if (device === 'cuda' && !args.enforceEager && !ops.missing.has('graphBegin')) {
+      graphs = new CudaGraphRunner(ops, act, model, runner.attnBackend, blockSize, blocksPerSeq, config.maxModelLen, maxNumSeqs);
+      graphs.captureAll(ws, kvCaches);
+      runner.graphRunner = graphs;
+    }
     const info: WorkerInfo = {
       device, deviceName: ops.deviceName(), act, numBlocks, blockSize,
       kvCacheBytes: numBlocks * bytesPerBlock, weightBytes: loader.loadedBytes,
     };
     const release = () => {
       ops.synchronize();
+      graphs?.dispose();
       freeKv(kvCaches);
       ws.dispose();
       loader.disposeAll();
