@@ -1,0 +1,117 @@
+// `vllm-ts serve MODEL`: the OpenAI-compatible server (vLLM's `vllm serve`), with
+// vLLM's flags in kebab-case. SIGTERM / SIGINT drain: running requests finish (up
+// to --shutdown-timeout), new ones get 503, then the process exits 0.
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { AsyncLLM } from '../../engine/async_llm.js';
+import { initLogger } from '../../logger.js';
+import { LoggingStatLogger } from '../../metrics/logging.js';
+import { ApiServer, VERSION } from '../openai/api_server.js';
+import { addEngineFlags, engineArgsFromFlags, parseIntFlag } from './engine_flags.js';
+
+const logger = initLogger('api_server');
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** --allowed-origins as vLLM takes it (a JSON list), or comma-separated, or repeated. */
+function parseOrigins(value: string, previous: string[] = []): string[] {
+  const v = value.trim();
+  if (v.startsWith('[')) {
+    const list = JSON.parse(v) as unknown;
+    if (!Array.isArray(list) || !list.every((o) => typeof o === 'string')) {
+      throw new Error(`--allowed-origins must be a JSON list of strings, got ${value}`);
+    }
+    return [...previous, ...list];
+  }
+  return [...previous, ...v.split(',').map((o) => o.trim()).filter(Boolean)];
+}
+
+/** --chat-template: a file path, or the template text itself (as vLLM accepts both). */
+function loadChatTemplate(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (existsSync(value)) return readFileSync(value, 'utf8');
+  if (!/[{}]/.test(value)) throw new Error(`--chat-template ${value}: no such file, and not a Jinja template either`);
+  return value;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+export function registerServe(program: Command): Command {
+  const cmd = program
+    .command('serve')
+    .description('start the OpenAI-compatible server')
+    .argument('<model>', 'path of a HuggingFace model folder')
+    .option('--host <host>', 'host name to bind (default: all interfaces)')
+    .option('--port <port>', 'port', parseIntFlag, 8000)
+    .option('--api-key <key>', 'require this key (repeatable; default: $VLLM_API_KEY) on /v1 routes', collect)
+    .option('--served-model-name <names...>', 'model name(s) in the API (default: the model path)')
+    .option('--chat-template <file-or-template>', 'chat template file or text, instead of the tokenizer one')
+    .option('--trust-request-chat-template', 'accept chat_template in requests', false)
+    .option('--allowed-origins <origins>', 'CORS origins, a JSON list or comma-separated ("*": any); default: no CORS', parseOrigins)
+    .option('--max-log-len <n>', 'characters / token ids of a prompt shown in request logs', parseIntFlag)
+    .option('--disable-log-requests', 'do not log requests (their prompts)', false)
+    .option('--disable-log-stats', 'do not log throughput every 10 s', false)
+    .option('--max-waiting-requests <n>', 'answer 503 beyond this many waiting requests', parseIntFlag)
+    .option('--max-request-body-bytes <n>', 'largest request body (413 beyond)', parseIntFlag, 16 * 1024 * 1024)
+    .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', parseIntFlag, 30);
+  addEngineFlags(cmd).action(async (model: string, o: Record<string, unknown>) => {
+    const args = {
+      ...engineArgsFromFlags(model, o),
+      maxWaitingRequests: o.maxWaitingRequests as number | undefined,
+      chatTemplate: loadChatTemplate(o.chatTemplate as string | undefined),
+    };
+    const servedModelNames = (o.servedModelName as string[] | undefined) ?? [model];
+    const apiKeys = (o.apiKey as string[] | undefined) ?? (process.env.VLLM_API_KEY ? [process.env.VLLM_API_KEY] : []);
+    logger.info(`vllm-ts ${VERSION} serving ${model} as ${servedModelNames.join(', ')}`);
+
+    const engine = await AsyncLLM.create(args);
+    if (!o.disableLogStats) engine.addStatLogger(new LoggingStatLogger((line) => initLogger('metrics').info(line)));
+    const server = new ApiServer(engine, {
+      servedModelNames,
+      apiKeys,
+      allowedOrigins: (o.allowedOrigins as string[] | undefined) ?? [],
+      maxBodyBytes: o.maxRequestBodyBytes as number,
+      logRequests: !o.disableLogRequests,
+      maxLogLen: (o.maxLogLen as number | undefined) ?? null,
+      trustRequestChatTemplate: o.trustRequestChatTemplate as boolean,
+      logger,
+    });
+    const host = o.host as string | undefined;
+    const addr = await server.listen(o.port as number, host);
+    const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+    const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    logger.info(`Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
+    logger.info('Available routes: GET /health /ping /version /metrics /v1/models /playground; POST /v1/completions /v1/chat/completions /tokenize /detokenize');
+    if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
+    const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
+    const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
+    logger.info(`Playground: ${base}/playground`);
+    logger.info(`Application startup complete. Try:\n  curl ${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      const timeoutS = o.shutdownTimeout as number;
+      logger.info(`${signal}: draining (running requests get up to ${timeoutS} s; new ones are refused)`);
+      server.drain(timeoutS * 1000).then(
+        () => {
+          logger.info('Shutdown complete.');
+          process.exit(0);
+        },
+        (e: Error) => {
+          logger.error(`shutdown failed: ${e.message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  return cmd;
+}

@@ -1,0 +1,285 @@
+// The OpenAI-compatible HTTP server on node:http (vLLM's api_server.py): routes,
+// API-key check on /v1, CORS when --allowed-origins is given, body limits, client
+// disconnects turned into aborts, and a graceful drain.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ZodType } from 'zod';
+import type { AsyncLLM } from '../../engine/async_llm.js';
+import { EngineOverloadedError } from '../../errors.js';
+import { initLogger, type Logger } from '../../logger.js';
+import { PrometheusStatLogger } from '../../metrics/prometheus.js';
+import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
+import {
+  ChatCompletionRequestSchema,
+  CompletionRequestSchema,
+  DetokenizeRequestSchema,
+  TokenizeChatRequestSchema,
+  TokenizeCompletionRequestSchema,
+} from './protocol.js';
+import { OpenAIServingChat } from './serving_chat.js';
+import { OpenAIServingCompletion } from './serving_completion.js';
+import { listModels } from './serving_models.js';
+import { PLAYGROUND_PATHS, servePlayground } from './serving_playground.js';
+import { OpenAIServingTokenization } from './serving_tokenization.js';
+
+export interface ApiServerOptions {
+  /** Names the model answers to; default: the model path. */
+  servedModelNames?: string[];
+  /** Keys accepted as `Authorization: Bearer <key>` on /v1 routes; none: no check. */
+  apiKeys?: string[];
+  /** CORS origins ('*' for any); none: no CORS headers at all. */
+  allowedOrigins?: string[];
+  /** Largest request body accepted (413 beyond). Default 16 MiB. */
+  maxBodyBytes?: number;
+  logRequests?: boolean;
+  maxLogLen?: number | null;
+  trustRequestChatTemplate?: boolean;
+  logger?: Logger;
+}
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Aborted when the client goes away before the response is complete. */
+  signal: AbortSignal;
+}
+
+type Handler = (ctx: Ctx) => Promise<void> | void;
+
+export const VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+export class ApiServer {
+  readonly server: Server;
+  readonly metrics: PrometheusStatLogger;
+  readonly servedModelNames: string[];
+  private readonly logger: Logger;
+  private readonly keyDigests: Buffer[];
+  private readonly allowedOrigins: string[];
+  private readonly maxBodyBytes: number;
+  private readonly routes: Record<string, Partial<Record<string, Handler>>>;
+  private draining = false;
+  private readonly turns = new TurnQueue();
+
+  constructor(
+    readonly engine: AsyncLLM,
+    opts: ApiServerOptions = {},
+  ) {
+    this.logger = opts.logger ?? initLogger('api_server');
+    this.servedModelNames = opts.servedModelNames?.length ? opts.servedModelNames : [engine.args.model];
+    this.keyDigests = (opts.apiKeys ?? []).map(sha256);
+    this.allowedOrigins = opts.allowedOrigins ?? [];
+    this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen);
+    engine.addStatLogger(this.metrics);
+
+    const servingOpts = {
+      servedModelNames: this.servedModelNames,
+      logRequests: opts.logRequests ?? true,
+      maxLogLen: opts.maxLogLen ?? null,
+      trustRequestChatTemplate: opts.trustRequestChatTemplate ?? false,
+      logger: this.logger,
+    };
+    const completion = new OpenAIServingCompletion(engine, servingOpts);
+    const chat = new OpenAIServingChat(engine, servingOpts);
+    const tokenization = new OpenAIServingTokenization(chat);
+
+    const health: Handler = ({ res }) => {
+      res.writeHead(engine.isHealthy() && !this.draining ? 200 : 503, { 'content-length': 0 });
+      res.end();
+    };
+    this.routes = {
+      '/health': { GET: health },
+      '/ping': { GET: health, POST: health },
+      '/version': { GET: ({ res }) => sendJson(res, 200, { version: VERSION }) },
+      '/metrics': {
+        GET: async ({ res }) => {
+          const text = await this.metrics.metrics();
+          res.writeHead(200, { 'content-type': this.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+      },
+      '/v1/models': {
+        GET: ({ res }) => sendJson(res, 200, listModels(this.servedModelNames, engine.args.model, engine.modelConfig.maxModelLen)),
+      },
+      '/v1/completions': {
+        POST: async (ctx) => completion.create(await this.body(ctx, CompletionRequestSchema), ctx.res, ctx.signal),
+      },
+      '/v1/chat/completions': {
+        POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal),
+      },
+      '/tokenize': {
+        POST: async (ctx) => {
+          const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+          const isChat = raw !== null && typeof raw === 'object' && 'messages' in raw;
+          const req = isChat ? parse(TokenizeChatRequestSchema, raw) : parse(TokenizeCompletionRequestSchema, raw);
+          sendJson(ctx.res, 200, tokenization.tokenize(req));
+        },
+      },
+      '/detokenize': {
+        POST: async (ctx) => sendJson(ctx.res, 200, tokenization.detokenize(await this.body(ctx, DetokenizeRequestSchema))),
+      },
+    };
+    for (const path of PLAYGROUND_PATHS) this.routes[path] = { GET: servePlayground, HEAD: servePlayground };
+    if (process.env.VLLM_SERVER_DEV_MODE === '1') {
+      this.routes['/reset_prefix_cache'] = {
+        POST: async ({ res }) => sendJson(res, 200, { reset: await engine.resetPrefixCache() }),
+      };
+    }
+
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  private async body<T>(ctx: Ctx, schema: ZodType<T>): Promise<T> {
+    const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+    await this.turns.next();
+    return parse(schema, raw);
+  }
+
+  listen(port: number, host?: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.keyDigests.length === 0) return true;
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+    const digest = sha256(token);
+    // NOTE: every key is compared, over fixed-length digests, so the time taken
+    // says nothing about which key or how much of it matched.
+    let ok = false;
+    for (const key of this.keyDigests) ok = timingSafeEqual(key, digest) || ok;
+    return ok && token !== '';
+  }
+
+  /** Sets CORS headers; true when the request was a preflight that is now answered. */
+  private cors(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.allowedOrigins.length === 0) return false;
+    const origin = req.headers.origin;
+    const any = this.allowedOrigins.includes('*');
+    if (origin !== undefined && (any || this.allowedOrigins.includes(origin))) {
+      res.setHeader('access-control-allow-origin', any ? '*' : origin);
+      if (!any) res.setHeader('vary', 'Origin');
+    }
+    if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) return false;
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, POST, OPTIONS',
+      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'authorization, content-type',
+      'access-control-max-age': '600',
+      'content-length': 0,
+    });
+    res.end();
+    return true;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort(new DOMException('The client disconnected', 'AbortError'));
+    });
+    try {
+      if (this.cors(req, res)) return;
+      let path: string;
+      try {
+        path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      } catch {
+        throw new HttpError(400, 'BadRequestError', `Malformed request URL ${JSON.stringify(req.url)}`);
+      }
+      const route = this.routes[path];
+      if (route === undefined) throw new HttpError(404, 'NotFoundError', `No route ${path}; see GET /v1/models, POST /v1/completions, POST /v1/chat/completions`);
+      const handler = route[req.method ?? ''];
+      if (handler === undefined) {
+        res.setHeader('allow', Object.keys(route).join(', '));
+        throw new HttpError(405, 'MethodNotAllowed', `Method ${req.method} is not allowed on ${path}; use ${Object.keys(route).join(' or ')}`);
+      }
+      if (path.startsWith('/v1') && !this.authorized(req)) {
+        throw new HttpError(401, 'AuthenticationError', "Unauthorized: send the server's API key as 'Authorization: Bearer <key>'");
+      }
+      if (this.draining && req.method === 'POST' && path !== '/ping') {
+        throw new EngineOverloadedError('The server is shutting down and accepts no new requests');
+      }
+      await handler({ req, res, signal: ac.signal });
+    } catch (e) {
+      if (ac.signal.aborted || res.destroyed) return; // the client is gone: nobody to answer
+      const info = sendError(res, e, (e as HttpError).status === 413 ? { connection: 'close' } : {});
+      if (info.code >= 500 && info.code !== 503) this.logger.error(`${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  /**
+   * Graceful stop: refuses new work (503), lets the requests in flight finish for
+   * up to `timeoutMs`, then stops the engine and closes every connection.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.engine.stopAccepting();
+    if (this.server.listening) this.server.close();
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + timeoutMs;
+    while (this.engine.numUnfinishedRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = this.engine.numUnfinishedRequests;
+    if (left > 0) this.logger.warn(`drain timed out after ${timeoutMs} ms; aborting ${left} requests`);
+    await this.engine.shutdown();
+    this.server.closeAllConnections();
+  }
+
+  /** Immediate stop (tests): closes connections and the engine. */
+  async close(): Promise<void> {
+    this.draining = true;
+    if (this.server.listening) this.server.close();
+    this.server.closeAllConnections();
+    await this.engine.shutdown();
+  }
+}
+
+/**
+ * Hands out one turn per event-loop iteration. NOTE: a burst of requests would
+ * otherwise be validated and tokenized back to back in one iteration, and a
+ * /health probe arriving meanwhile would wait for all of them.
+ */
+class TurnQueue {
+  private readonly waiting: (() => void)[] = [];
+  private scheduled = false;
+
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.waiting.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.waiting.shift()!();
+      this.schedule();
+    });
+  }
+}
+
+function parse<T>(schema: ZodType<T>, raw: unknown): T {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new HttpError(400, 'BadRequestError', `The request body must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw zodErrorToHttp(r.error, raw);
+  return r.data;
+}

@@ -1,0 +1,154 @@
+// HTTP plumbing for the OpenAI-compatible server on node:http: reading a JSON body
+// under a size limit, error bodies in OpenAI's shape, JSON and SSE replies.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import type { ZodError } from 'zod';
+import { VllmError } from '../../errors.js';
+import type { ErrorInfo } from './protocol.js';
+
+/** An HTTP-level refusal (body too large, wrong content type, bad JSON, auth...). */
+export class HttpError extends VllmError {
+  constructor(status: number, type: string, message: string, param: string | null = null) {
+    super(message, { status, type, param });
+  }
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** A zod error as one sentence naming the field, in the request's own (snake_case) terms. */
+export function zodErrorToHttp(err: ZodError, input: unknown): HttpError {
+  const issue = err.issues[0];
+  const path = issue.path.map(String).join('.');
+  let message = issue.message;
+  if (issue.code === 'invalid_union') {
+    const expected = new Set<string>();
+    for (const branch of issue.errors) {
+      const first = branch[0] as { expected?: string } | undefined;
+      if (first?.expected) expected.add(first.expected);
+    }
+    const received = typeName(valueAt(input, issue.path));
+    message = `Invalid input: expected ${[...expected].join(' or ') || 'another type'}, received ${received}`;
+  }
+  const where = path ? `'${path}'` : 'the request body';
+  return new HttpError(400, 'BadRequestError', `${where}: ${message}`, path || null);
+}
+
+/** Any error as (status, OpenAI error body). */
+export function toErrorInfo(err: unknown): ErrorInfo {
+  if (err instanceof VllmError) {
+    return { message: err.message, type: err.type, param: err.param, code: err.status };
+  }
+  const e = err as { name?: string; message?: string; param?: unknown };
+  if (e && (e.name === 'SamplingParamsError' || e.name === 'ChatTemplateError')) {
+    const param = typeof e.param === 'string' ? snakeCase(e.param) : null;
+    return { message: e.message ?? String(err), type: 'BadRequestError', param, code: 400 };
+  }
+  const message = e?.message ?? String(err);
+  return { message: `Internal server error: ${message}`, type: 'InternalServerError', param: null, code: 500 };
+}
+
+export function snakeCase(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): ErrorInfo {
+  const info = toErrorInfo(err);
+  const extra = { ...headers };
+  if (info.code === 503) extra['retry-after'] = extra['retry-after'] ?? '1';
+  sendJson(res, info.code, { error: info }, extra);
+  return info;
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return true; // NOTE: a missing header is read as JSON (as FastAPI does); a wrong one is refused.
+  const mime = value.split(';')[0].trim().toLowerCase();
+  return mime === 'application/json' || (mime.startsWith('application/') && mime.endsWith('+json'));
+}
+
+/** Reads and parses a JSON body: 415 for another content type, 413 past `maxBytes`, 400 for bad JSON. */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  if (!isJsonContentType(req.headers['content-type'])) {
+    throw new HttpError(
+      415,
+      'UnsupportedMediaType',
+      `Unsupported content type ${JSON.stringify(req.headers['content-type'])}: send the request body as JSON with 'Content-Type: application/json'`,
+    );
+  }
+  const tooLarge = () =>
+    new HttpError(413, 'RequestEntityTooLarge', `Request body is larger than the server's limit of ${maxBytes} bytes`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'BadRequestError', 'The request body is empty: send a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'BadRequestError', `The request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Server-sent events: `data: <json>\n\n` per event, waiting for the client to drain its buffer. */
+export class SseWriter {
+  constructor(private readonly res: ServerResponse) {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+  }
+
+  get closed(): boolean {
+    return this.res.destroyed || this.res.writableEnded;
+  }
+
+  async send(data: unknown): Promise<void> {
+    await this.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+  }
+
+  private async write(text: string): Promise<void> {
+    if (this.closed) return;
+    if (!this.res.write(text)) {
+      await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
+    }
+  }
+
+  end(): void {
+    if (!this.closed) this.res.end();
+  }
+}

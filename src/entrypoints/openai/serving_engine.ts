@@ -1,0 +1,194 @@
+// What the completion and chat handlers share (vLLM's OpenAIServing): the model
+// check, request fields -> SamplingParams with the model's defaults, prompt
+// tokenization, request logging, and the AsyncLLM calls tied to a client connection.
+import { randomUUID } from 'node:crypto';
+import type { AsyncLLM } from '../../engine/async_llm.js';
+import { InvalidRequestError, NotFoundError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { RequestOutput } from '../../outputs.js';
+import type { SamplingParams, SamplingParamsInput } from '../../sampling_params.js';
+import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
+import type { ChatCompletionRequest, CompletionRequest, UsageInfo } from './protocol.js';
+
+export interface ServingOptions {
+  /** Names the model answers to (--served-model-name); the first is reported. */
+  servedModelNames: string[];
+  /** Log each request (prompt and parameters); off with --disable-log-requests. */
+  logRequests: boolean;
+  /** Characters / token ids of a prompt shown in request logs (--max-log-len). */
+  maxLogLen: number | null;
+  /** Accept a chat_template in requests (--trust-request-chat-template). */
+  trustRequestChatTemplate: boolean;
+  logger: Logger;
+}
+
+export function randomId(): string {
+  return randomUUID().replaceAll('-', '');
+}
+
+/** A validated prompt: its token ids and, when known, its text. */
+export interface TokenizedPrompt {
+  promptTokenIds: number[];
+  prompt: string | null;
+}
+
+export class OpenAIServing {
+  constructor(
+    readonly engine: AsyncLLM,
+    readonly opts: ServingOptions,
+  ) {}
+
+  get modelName(): string {
+    return this.opts.servedModelNames[0];
+  }
+
+  get tokenizer() {
+    return this.engine.tokenizer;
+  }
+
+  get maxModelLen(): number {
+    return this.engine.modelConfig.maxModelLen;
+  }
+
+  /** 404 for a model this server does not serve (a missing model means the default one). */
+  checkModel(model: string | null | undefined): void {
+    if (model === null || model === undefined || this.opts.servedModelNames.includes(model)) return;
+    throw new NotFoundError(`The model \`${model}\` does not exist.`);
+  }
+
+  /** vLLM's request validators shared by both APIs (those that do not need the model). */
+  checkCommon(req: CompletionRequest | ChatCompletionRequest): void {
+    if (req.stream_options && !req.stream) {
+      throw new InvalidRequestError('Stream options can only be defined when `stream=True`.', 'stream_options');
+    }
+    if (req.prompt_logprobs !== null && req.prompt_logprobs !== undefined && req.stream && req.prompt_logprobs !== 0) {
+      throw new InvalidRequestError('`prompt_logprobs` are not available when `stream=True`.', 'prompt_logprobs');
+    }
+    if (req.cache_salt !== null && req.cache_salt !== undefined && req.cache_salt === '') {
+      throw new InvalidRequestError("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
+    }
+    if (req.use_beam_search) {
+      throw new InvalidRequestError('Beam search is not supported by this server; leave use_beam_search unset.', 'use_beam_search');
+    }
+    if (req.response_format && req.response_format.type !== 'text') {
+      throw new InvalidRequestError(
+        `response_format of type '${req.response_format.type}' (structured outputs) is not supported by this server; use 'text'.`,
+        'response_format',
+      );
+    }
+    if (req.truncate_prompt_tokens !== null && req.truncate_prompt_tokens !== undefined && req.truncate_prompt_tokens < -1) {
+      throw new InvalidRequestError('truncate_prompt_tokens must be -1 (the model length) or positive.', 'truncate_prompt_tokens');
+    }
+  }
+
+  /** The request's sampling fields; those left out take the model's generation_config defaults. */
+  baseSamplingInput(req: CompletionRequest | ChatCompletionRequest): SamplingParamsInput {
+    const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
+    return {
+      n: opt(req.n),
+      presencePenalty: opt(req.presence_penalty),
+      frequencyPenalty: opt(req.frequency_penalty),
+      repetitionPenalty: opt(req.repetition_penalty),
+      temperature: opt(req.temperature),
+      topP: opt(req.top_p),
+      topK: opt(req.top_k),
+      minP: opt(req.min_p),
+      seed: req.seed ?? null,
+      stop: req.stop ?? [],
+      stopTokenIds: req.stop_token_ids ?? [],
+      ignoreEos: req.ignore_eos ?? false,
+      minTokens: req.min_tokens ?? 0,
+      skipSpecialTokens: req.skip_special_tokens ?? true,
+      spacesBetweenSpecialTokens: req.spaces_between_special_tokens ?? true,
+      includeStopStrInOutput: req.include_stop_str_in_output ?? false,
+      logitBias: req.logit_bias ?? null,
+      allowedTokenIds: req.allowed_token_ids ?? null,
+      outputKind: req.stream ? 'delta' : 'final_only',
+    };
+  }
+
+  /**
+   * SamplingParams with the model's defaults. `maxTokens` null means "up to the
+   * context length" (capped by generation_config's max_new_tokens, as vLLM does).
+   */
+  samplingParams(input: SamplingParamsInput, promptLen: number): SamplingParams {
+    const defaults = this.engine.defaultSamplingOverrides;
+    const user = { ...input };
+    if (user.maxTokens === null || user.maxTokens === undefined) {
+      const room = Math.max(1, this.maxModelLen - promptLen);
+      user.maxTokens = defaults.maxTokens !== undefined && defaults.maxTokens !== null ? Math.min(defaults.maxTokens, room) : null;
+    }
+    return samplingParamsWithDefaults(defaults, user);
+  }
+
+  /** Applies truncate_prompt_tokens (keep the last k tokens; -1: the model length). */
+  truncate(ids: number[], truncate: number | null | undefined): number[] {
+    if (truncate === null || truncate === undefined) return ids;
+    const k = truncate === -1 ? this.maxModelLen : truncate;
+    return ids.length > k ? ids.slice(ids.length - k) : ids;
+  }
+
+  logRequest(requestId: string, prompt: TokenizedPrompt, params: SamplingParams): void {
+    if (!this.opts.logRequests) return;
+    const max = this.opts.maxLogLen;
+    const text = prompt.prompt === null ? null : max === null ? prompt.prompt : prompt.prompt.slice(0, max);
+    const ids = max === null ? prompt.promptTokenIds : prompt.promptTokenIds.slice(0, max);
+    const { n, temperature, topP, topK, minP, seed, maxTokens, stop, logprobs } = params;
+    this.opts.logger.info(
+      `Received request ${requestId}: prompt: ${JSON.stringify(text)}, params: ${JSON.stringify({ n, temperature, topP, topK, minP, seed, maxTokens, stop, logprobs })}, ` +
+        `prompt_token_ids: [${ids.join(', ')}]${ids.length < prompt.promptTokenIds.length ? ', ...' : ''}`,
+    );
+  }
+
+  /** Starts generation for one prompt; `signal` aborts it (the client went away). */
+  generate(
+    requestId: string,
+    prompt: TokenizedPrompt,
+    params: SamplingParams,
+    signal: AbortSignal,
+    extra: { priority?: number | null; cacheSalt?: string | null },
+  ): AsyncGenerator<RequestOutput, void, undefined> {
+    this.logRequest(requestId, prompt, params);
+    return this.engine.generate(
+      prompt.prompt === null ? { promptTokenIds: prompt.promptTokenIds } : { promptTokenIds: prompt.promptTokenIds, prompt: prompt.prompt },
+      params,
+      requestId,
+      { signal, priority: extra.priority ?? 0, cacheSalt: extra.cacheSalt ?? undefined },
+    );
+  }
+
+  usage(promptTokens: number, completionTokens: number, cachedTokens: number | null): UsageInfo {
+    const usage: UsageInfo = {
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens + completionTokens,
+      completion_tokens: completionTokens,
+    };
+    if (cachedTokens !== null && cachedTokens > 0) usage.prompt_tokens_details = { cached_tokens: cachedTokens };
+    return usage;
+  }
+}
+
+/** Interleaves several async iterators, tagging each value with its source index. */
+export async function* mergeAsyncIterators<T>(iters: AsyncIterator<T>[]): AsyncGenerator<[number, T]> {
+  type Next = { i: number; r: IteratorResult<T> };
+  const pending = new Map<number, Promise<Next>>();
+  const pull = (i: number) => {
+    const p = iters[i].next().then((r) => ({ i, r }));
+    p.catch(() => {}); // handled by the race below, or dropped once the consumer stopped
+    pending.set(i, p);
+  };
+  iters.forEach((_, i) => pull(i));
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done) {
+        pending.delete(i);
+        continue;
+      }
+      pull(i);
+      yield [i, r.value];
+    }
+  } finally {
+    await Promise.all(iters.map((it) => it.return?.()));
+  }
+}
