@@ -1,6 +1,7 @@
 // vllm-ts public API.
 export { LLM, type LLMOptions, type ChatOptions } from './entrypoints/llm.js';
 export { LLMEngine } from './engine/llm_engine.js';
+export { AsyncLLM } from './engine/async_llm.js';
 export { EngineCore } from './engine/core.js';
 export type { PromptType } from './engine/processor.js';
 export { SamplingParams, type SamplingParamsInit, type RequestOutputKind } from './sampling_params.js';

@@ -1,16 +1,16 @@
 // The engine flags every command shares (vLLM's names in kebab-case) and their
 // mapping onto EngineArgs.
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { EngineArgs } from '../../config/engine_args.js';
 
 const int = (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`expected an integer, got '${v}'`);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
   return n;
 };
 const num = (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`expected a number, got '${v}'`);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
   return n;
 };
 
