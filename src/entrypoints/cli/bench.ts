@@ -52,23 +52,41 @@ export function registerBench(program: Command): Command {
     try {
       const prompts = randomPrompts(o.batchSize as number, o.inputLen as number, llm.engine.modelConfig.vocabSize, 0);
       const params = SamplingParams.create({ temperature: 1, topP: 1, ignoreEos: true, maxTokens: o.outputLen as number });
-      const run = async () => {
+      const ttfts: number[] = [];
+      const tpots: number[] = [];
+      const run = async (record: boolean) => {
         const t0 = performance.now();
-        await llm.generate(prompts, params, { useTqdm: false });
-        return (performance.now() - t0) / 1000;
+        const outs = await llm.generate(prompts, params, { useTqdm: false });
+        const secs = (performance.now() - t0) / 1000;
+        if (record) {
+          // Per request: time to its first token, and the mean time per later token.
+          for (const out of outs) {
+            const m = out.metrics;
+            if (!m?.firstTokenTime || !m.finishedTime) continue;
+            ttfts.push(m.firstTokenTime - t0 / 1000 - performance.timeOrigin / 1000);
+            const n = out.outputs[0].tokenIds.length;
+            if (n > 1) tpots.push((m.finishedTime - m.firstTokenTime) / (n - 1));
+          }
+        }
+        return secs;
       };
-      for (let i = 0; i < (o.numItersWarmup as number); i++) await run();
+      for (let i = 0; i < (o.numItersWarmup as number); i++) await run(false);
       const lat: number[] = [];
-      for (let i = 0; i < (o.numIters as number); i++) lat.push(await run());
+      for (let i = 0; i < (o.numIters as number); i++) lat.push(await run(true));
       lat.sort((a, b) => a - b);
       const avg = lat.reduce((a, b) => a + b, 0) / lat.length;
       const pcts = Object.fromEntries([10, 25, 50, 75, 90, 99].map((p) => [p, percentile(lat, p)]));
       console.log(`Avg latency: ${avg.toFixed(4)} seconds`);
       for (const [p, v] of Object.entries(pcts)) console.log(`${p}% percentile latency: ${v.toFixed(4)} seconds`);
+      const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+      const ttft = mean(ttfts);
+      const tpot = mean(tpots);
+      console.log(`Avg TTFT: ${(ttft * 1000).toFixed(2)} ms, avg TPOT: ${(tpot * 1000).toFixed(2)} ms (${(1 / tpot).toFixed(1)} tokens/s per request)`);
       const info = llm.engine.engineCore.workerInfo;
       writeResult(o.outputJson as string | undefined, {
         benchmark: 'latency', date: new Date().toISOString(), command: process.argv.slice(2).join(' '),
         machine: machine(info.device, info.deviceName), avg_latency: avg, latencies: lat, percentiles: pcts,
+        avg_ttft: ttft, avg_tpot: tpot,
         input_len: o.inputLen, output_len: o.outputLen, batch_size: o.batchSize,
       });
     } finally {
