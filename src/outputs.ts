@@ -42,4 +42,14 @@ export interface RequestOutput {
   finished: boolean;
   numCachedTokens: number;
   metrics?: RequestMetrics;
+  /** Embedding requests: the pooled vector (outputs is then empty). */
+  embedding?: number[];
+}
+
+/** What llm.embed() returns per prompt (vLLM's EmbeddingRequestOutput). */
+export interface EmbeddingRequestOutput {
+  requestId: string;
+  promptTokenIds: number[];
+  outputs: { embedding: number[] };
+  finished: boolean;
 }

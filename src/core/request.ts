@@ -1,5 +1,6 @@
 // The engine core's view of one request (vLLM's v1/request.py): its tokens,
 // how many of them have KV in the cache, its status and why it finished.
+import type { PoolingParams } from '../pooling_params.js';
 import type { EngineCoreRequest, FinishReason } from '../engine/types.js';
 import type { PositionLogprobs } from './sched/output.js';
 import { SamplingParams } from '../sampling_params.js';
@@ -43,6 +44,8 @@ export class Request {
   /** Prompt then outputs. */
   readonly allTokenIds: number[];
   readonly numPromptTokens: number;
+  /** Set for embedding requests (pooled, never sampled). */
+  readonly poolingParams: PoolingParams | null;
   /** Tokens whose KV is in the cache or is being computed in the step just scheduled. */
   numComputedTokens = 0;
   /** Prompt tokens served by the prefix cache at the first schedule; -1 until then. */
@@ -72,6 +75,7 @@ export class Request {
     priority?: number;
     cacheSalt?: string | null;
     blockHasher?: RequestBlockHasher | null;
+    poolingParams?: PoolingParams | null;
   }) {
     this.requestId = init.requestId;
     this.promptTokenIds = init.promptTokenIds.slice();
@@ -83,6 +87,7 @@ export class Request {
     this.allTokenIds = this.promptTokenIds.slice();
     this.numPromptTokens = this.promptTokenIds.length;
     this.maxTokens = init.samplingParams.maxTokens ?? Infinity;
+    this.poolingParams = init.poolingParams ?? null;
     if (init.blockHasher) this.setBlockHasher(init.blockHasher);
   }
 
@@ -99,6 +104,7 @@ export class Request {
       priority: req.priority,
       cacheSalt: req.cacheSalt ?? null,
       blockHasher,
+      poolingParams: req.poolingParams ?? null,
     });
   }
 
@@ -121,9 +127,13 @@ export class Request {
     return this.outputTokenIds.length;
   }
 
-  /** Requests that want prompt logprobs must compute every prompt token (vLLM's skip_reading_prefix_cache). */
+  /**
+   * Requests that need every prompt position computed — prompt logprobs, mean-pooled
+   * embeddings — do not read the prefix cache (vLLM's skip_reading_prefix_cache).
+   */
   get skipReadingPrefixCache(): boolean {
-    return this.samplingParams.promptLogprobs !== null && this.samplingParams.promptLogprobs !== undefined;
+    const promptLogprobs = this.samplingParams.promptLogprobs !== null && this.samplingParams.promptLogprobs !== undefined;
+    return promptLogprobs || this.poolingParams?.pooling === 'mean';
   }
 
   appendOutputTokenIds(tokenIds: number | readonly number[]): void {

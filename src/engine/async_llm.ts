@@ -2,6 +2,7 @@
 // tokenizes, validates, detokenizes and streams; the EngineCore (scheduler, KV
 // cache, model) runs in a worker thread behind EngineCoreClient. The main thread
 // never runs model code, so HTTP stays responsive while the model computes.
+import type { PoolingParams } from '../pooling_params.js';
 import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
@@ -24,6 +25,8 @@ export interface GenerateOptions {
   cacheSalt?: string;
   /** Seconds since the epoch (default: now). */
   arrivalTime?: number;
+  /** An embedding request: the prompt is pooled (one output with `embedding`) instead of generating. */
+  poolingParams?: PoolingParams;
 }
 
 const EMPTY_STATS: SchedulerStats = {
@@ -123,6 +126,7 @@ export class AsyncLLM {
       priority: opts.priority,
       cacheSalt: opts.cacheSalt,
     });
+    if (opts.poolingParams) request.poolingParams = opts.poolingParams;
     const children = fanOut(request);
     const engineIds = children.map((c) => c.requestId);
     const stream = new RequestStream(requestId, engineIds, request.samplingParams.outputKind === 'delta', () =>

@@ -4,6 +4,7 @@ import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
 import type { ModelConfig } from '../config/types.js';
 import type { RequestOutput } from '../outputs.js';
+import type { PoolingParams } from '../pooling_params.js';
 import type { SamplingParams } from '../sampling_params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { EngineCore } from './core.js';
@@ -36,8 +37,9 @@ export class LLMEngine {
     return new LLMEngine(modelConfig, tokenizer, new Processor(modelConfig, tokenizer, args, false), new OutputProcessor(tokenizer), core);
   }
 
-  addRequest(requestId: string, prompt: PromptType, params: SamplingParams, opts: ProcessOptions = {}): void {
+  addRequest(requestId: string, prompt: PromptType, params: SamplingParams, opts: ProcessOptions & { poolingParams?: PoolingParams } = {}): void {
     const { request, promptText } = this.processor.processInputs(requestId, prompt, params, opts);
+    if (opts.poolingParams) request.poolingParams = opts.poolingParams;
     const reqs = fanOut(request);
     const parent = reqs.length > 1 ? new ParentRequest(requestId, reqs.length) : null;
     if (parent) this.children.set(requestId, reqs.map((r) => r.requestId));

@@ -79,6 +79,14 @@ export class OutputProcessor {
       const s = this.states.get(o.requestId);
       if (!s) continue; // aborted meanwhile
       s.numCachedTokens = o.numCachedTokens;
+      if (o.pooledOutput) {
+        this.states.delete(o.requestId);
+        requestOutputs.push({
+          requestId: o.requestId, prompt: s.promptText, promptTokenIds: s.promptTokenIds, promptLogprobs: null,
+          outputs: [], finished: true, numCachedTokens: o.numCachedTokens, embedding: o.pooledOutput,
+        });
+        continue;
+      }
       if (o.newTokenIds.length > 0 && s.firstTokenTime === null) s.firstTokenTime = now;
       if (o.newPromptLogprobs && s.promptLogprobs) {
         for (const pl of o.newPromptLogprobs) s.promptLogprobs.push(this.toLogprobMap(pl));

@@ -1,6 +1,7 @@
 // Records between the engine front end (main thread) and the engine core
 // (worker thread): EngineCoreRequest in, EngineCoreOutputs out.
 import type { PositionLogprobs } from '../core/sched/output.js';
+import type { PoolingParams } from '../pooling_params.js';
 import type { SamplingParams } from '../sampling_params.js';
 
 export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
@@ -16,6 +17,8 @@ export interface EngineCoreRequest {
   priority: number;
   /** Separates prefix-cache entries of different tenants. */
   cacheSalt?: string;
+  /** Set for embedding requests: the prompt is pooled instead of generating. */
+  poolingParams?: PoolingParams;
 }
 
 export interface EngineCoreOutput {
@@ -27,6 +30,8 @@ export interface EngineCoreOutput {
   /** The stop token id that ended the request (a stop string is set later, by the detokenizer). */
   stopReason: number | string | null;
   numCachedTokens: number;
+  /** The pooled vector of an embedding request (it then finishes with no tokens). */
+  pooledOutput?: number[];
 }
 
 /**

@@ -3,7 +3,8 @@ import cliProgress from 'cli-progress';
 import type { EngineArgs } from '../config/engine_args.js';
 import { LLMEngine } from '../engine/llm_engine.js';
 import type { PromptType } from '../engine/processor.js';
-import type { RequestOutput } from '../outputs.js';
+import type { EmbeddingRequestOutput, RequestOutput } from '../outputs.js';
+import { makePoolingParams, type PoolingParams } from '../pooling_params.js';
 import { SamplingParams, type SamplingParamsInit } from '../sampling_params.js';
 import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokenizer.js';
 
@@ -61,6 +62,23 @@ export class LLM {
       return { prompt: text, promptTokenIds: this.tokenizer.encode(text, { addSpecialTokens: false }) };
     });
     return this.generate(prompts, samplingParams, { useTqdm: opts.useTqdm });
+  }
+
+  /**
+   * Embeddings of the prompts (vLLM's pooling runner for decoder-only models): the
+   * final normed hidden state of the last prompt token, or the mean over the prompt.
+   */
+  async embed(prompts: PromptType | PromptType[], opts: Partial<PoolingParams> & { useTqdm?: boolean } = {}): Promise<EmbeddingRequestOutput[]> {
+    const list = Array.isArray(prompts) ? prompts : [prompts];
+    const poolingParams = makePoolingParams(opts);
+    const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
+    const ids = list.map((p) => {
+      const id = String(this.requestCounter++);
+      this.engine.addRequest(id, p, params, { poolingParams });
+      return id;
+    });
+    const outs = await this.runEngine(ids, opts.useTqdm ?? this.opts.useTqdm ?? true);
+    return outs.map((o) => ({ requestId: o.requestId, promptTokenIds: o.promptTokenIds, outputs: { embedding: o.embedding ?? [] }, finished: o.finished }));
   }
 
   resetPrefixCache(): boolean {

@@ -1,5 +1,6 @@
 // The runner's persistent per-request state and the host-side arrays of one step's
 // batch (vLLM's InputBatch + _prepare_inputs, trimmed to what our kernels need).
+import type { PoolingParams } from '../pooling_params.js';
 import type { SamplingParams } from '../sampling_params.js';
 import type { SchedulerOutput } from '../core/sched/output.js';
 
@@ -13,6 +14,10 @@ export interface CachedRequestState {
   blockIds: number[];
   /** Tokens in the KV cache before this step. */
   numComputedTokens: number;
+  /** Embedding requests: how to pool, and the running sum of pooled hidden rows. */
+  poolingParams?: PoolingParams;
+  poolSum?: Float64Array;
+  poolCount?: number;
 }
 
 export function numTokensOf(s: CachedRequestState): number {
@@ -43,6 +48,8 @@ export interface BatchInputs {
   sampleRows: number[];
   /** Per request with prompt logprobs in this chunk: the rows and the prompt tokens they predict. */
   promptLogprobRows: { req: number; rows: number[]; nextTokens: number[] }[];
+  /** Per embedding request in this step: the hidden rows to pool, and whether its prompt is now complete. */
+  poolingRows: { req: number; rows: number[]; complete: boolean }[];
 }
 
 /** Applies a SchedulerOutput to the persistent states (drop finished/preempted, add new, extend cached). */
@@ -58,6 +65,7 @@ export function updateStates(states: Map<string, CachedRequestState>, so: Schedu
       eosTokenIds: r.eosTokenIds,
       blockIds: [...r.blockIds],
       numComputedTokens: r.numComputedTokens,
+      ...(r.poolingParams ? { poolingParams: r.poolingParams } : {}),
     });
   }
   const c = so.scheduledCachedReqs;
@@ -88,6 +96,7 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   const samplingReqs: number[] = [];
   const sampleRows: number[] = [];
   const promptLogprobRows: BatchInputs['promptLogprobRows'] = [];
+  const poolingRows: BatchInputs['poolingRows'] = [];
   let t = 0;
   reqs.forEach((s, r) => {
     const n = so.numScheduledTokens[s.reqId];
@@ -104,7 +113,11 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
     maxQueryLen = Math.max(maxQueryLen, n);
     maxSeqLen = Math.max(maxSeqLen, end);
     maxBlocksPerSeq = Math.max(maxBlocksPerSeq, Math.ceil(end / blockSize));
-    if (end >= numTokensOf(s)) {
+    if (s.poolingParams) {
+      const complete = end >= s.promptTokenIds.length;
+      const rows = s.poolingParams.pooling === 'mean' ? Array.from({ length: n }, (_, j) => t + j) : complete ? [t + n - 1] : [];
+      poolingRows.push({ req: r, rows, complete });
+    } else if (end >= numTokensOf(s)) {
       samplingReqs.push(r);
       sampleRows.push(t + n - 1);
     }
@@ -128,6 +141,6 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   });
   return {
     reqs, numTokens: T, inputIds, positions, slotMapping, queryStartLoc, seqLens, blockTables,
-    maxBlocksPerSeq, maxQueryLen, maxSeqLen, samplingReqs, sampleRows, promptLogprobRows,
+    maxBlocksPerSeq, maxQueryLen, maxSeqLen, samplingReqs, sampleRows, promptLogprobRows, poolingRows,
   };
 }

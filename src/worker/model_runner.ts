@@ -7,6 +7,7 @@ import type { ForwardContext, LayerKVCache } from '../model_executor/forward_con
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
 import { StepTimer, stepTimer } from '../engine/step_timer.js';
+import { finishPooling } from '../pooling_params.js';
 import type { CudaGraphRunner } from './cuda_graph.js';
 import type { DeviceSampler } from './device_sampler.js';
 import type { StepSampler } from './step_sampler.js';
@@ -88,6 +89,7 @@ export class ModelRunner {
     };
     const ctx: ForwardContext = { ops, act: this.act, ws, attnMetadata, attnBackend: this.attnBackend, kvCaches: this.kvCaches };
     const hidden = this.model.forward(ctx, view(0, [T]), view(1, [T])); // [numTokens, hidden]
+    if (b.poolingRows.length > 0) this.pool(b, hidden);
     if (rows.length === 0) return { sampleLogits: null, promptLogits: new Float32Array(0) };
     const width = hidden.shape[1];
     const picked = ws.alloc([rows.length, width], this.act); // [numRows, hidden]
@@ -125,7 +127,34 @@ export class ModelRunner {
       promptLogprobs[s.reqId] = this.sampler.promptLogprobs(rows, this.vocabSize, p.nextTokens, s.samplingParams.promptLogprobs ?? 0);
       offset += p.rows.length;
     }
-    return { reqIds, sampledTokenIds, logprobs, promptLogprobs };
+    const pooledOutputs: Record<string, number[]> = {};
+    for (const p of b.poolingRows) {
+      const s = b.reqs[p.req];
+      if (p.complete) pooledOutputs[s.reqId] = finishPooling(s.poolSum!, s.poolCount!, s.poolingParams!);
+    }
+    return { reqIds, sampledTokenIds, logprobs, promptLogprobs, pooledOutputs };
+  }
+
+  /** Adds this step's hidden rows of embedding requests to their running sums. hidden [T, hidden] */
+  private pool(b: BatchInputs, hidden: Tensor): void {
+    const rows = b.poolingRows.flatMap((p) => p.rows);
+    if (rows.length === 0) return;
+    const width = hidden.shape[1];
+    const idx = this.ws.alloc([rows.length], DType.I32);
+    idx.copyFromHost(Int32Array.from(rows));
+    const picked = this.ws.alloc([rows.length, width], this.act); // [numPooledRows, hidden]
+    check(this.ops, this.ops.gatherRows(picked.addr, hidden.addr, idx.addr, rows.length, width, this.act), 'gather_rows');
+    const host = picked.toF32();
+    let k = 0;
+    for (const p of b.poolingRows) {
+      const s = b.reqs[p.req];
+      s.poolSum ??= new Float64Array(width);
+      for (const _ of p.rows) {
+        for (let d = 0; d < width; d++) s.poolSum[d] += host[k * width + d];
+        k++;
+      }
+      s.poolCount = (s.poolCount ?? 0) + p.rows.length;
+    }
   }
 
   /** Requests the runner holds state for (for tests and leak checks). */

@@ -1,6 +1,7 @@
 // Records that cross scheduler -> model runner -> scheduler (vLLM V1's
 // SchedulerOutput and ModelRunnerOutput). Plain data: they may be posted
 // between threads.
+import type { PoolingParams } from '../../pooling_params.js';
 import type { SamplingParams } from '../../sampling_params.js';
 
 /** A request scheduled for the first time (or again after preemption): the runner has no state for it. */
@@ -16,6 +17,8 @@ export interface NewRequestData {
   outputTokenIds: number[];
   /** EOS ids of the request (the sampler masks them, with stopTokenIds, until minTokens). */
   eosTokenIds: number[];
+  /** Embedding requests: pool the prompt's hidden states instead of sampling. */
+  poolingParams?: PoolingParams;
 }
 
 /** Requests the runner already knows, with what changed since their last step. */
@@ -56,4 +59,6 @@ export interface ModelRunnerOutput {
   logprobs: (PositionLogprobs[] | null)[];
   /** Prompt logprobs computed this step (positions 1.. of the chunk), per request id. */
   promptLogprobs: Record<string, PositionLogprobs[]>;
+  /** Embedding requests whose prompt was completed this step: their pooled vector. */
+  pooledOutputs?: Record<string, number[]>;
 }

@@ -173,6 +173,7 @@ export class Scheduler {
       numComputedTokens: req.numComputedTokens,
       outputTokenIds: req.outputTokenIds.slice(),
       eosTokenIds: req.eosTokenIds.slice(),
+      ...(req.poolingParams ? { poolingParams: req.poolingParams } : {}),
     }));
     const cachedReqsData: CachedRequestData = {
       reqIds: scheduledRunningReqs.map((r) => r.requestId),
@@ -233,6 +234,15 @@ export class Scheduler {
         (request.pendingPromptLogprobs ??= []).push(...promptLogprobs);
       }
 
+      const pooled = modelRunnerOutput.pooledOutputs?.[reqId];
+      if (pooled !== undefined) {
+        // An embedding request is done once its prompt is pooled.
+        request.status = RequestStatus.FINISHED_STOPPED;
+        outputs.push({ ...this.makeOutput(request, [], null, true), pooledOutput: pooled });
+        stopped.add(request);
+        this.freeRequest(request);
+        continue;
+      }
       let newTokenIds: number[] = i === undefined ? [] : modelRunnerOutput.sampledTokenIds[i].slice();
       let isStopped = false;
       for (let k = 0; k < newTokenIds.length; k++) {

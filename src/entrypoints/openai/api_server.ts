@@ -1,6 +1,7 @@
 // The OpenAI-compatible HTTP server on node:http (vLLM's api_server.py): routes,
 // API-key check on /v1, CORS when --allowed-origins is given, body limits, client
 // disconnects turned into aborts, and a graceful drain.
+import { OpenAIServingEmbedding } from './serving_embedding.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +18,7 @@ import {
   DetokenizeRequestSchema,
   TokenizeChatRequestSchema,
   TokenizeCompletionRequestSchema,
+  EmbeddingRequestSchema,
 } from './protocol.js';
 import { OpenAIServingChat } from './serving_chat.js';
 import { OpenAIServingCompletion } from './serving_completion.js';
@@ -91,6 +93,7 @@ export class ApiServer {
     };
     const completion = new OpenAIServingCompletion(engine, servingOpts);
     const chat = new OpenAIServingChat(engine, servingOpts);
+    const embedding = new OpenAIServingEmbedding(engine, servingOpts);
     const tokenization = new OpenAIServingTokenization(chat);
 
     const health: Handler = ({ res }) => {
@@ -116,6 +119,9 @@ export class ApiServer {
       },
       '/v1/chat/completions': {
         POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal),
+      },
+      '/v1/embeddings': {
+        POST: async (ctx) => embedding.create(await this.body(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal),
       },
       '/tokenize': {
         POST: async (ctx) => {

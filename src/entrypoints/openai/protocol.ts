@@ -162,3 +162,17 @@ export interface ModelCard {
   max_model_len: number | null;
   permission: Record<string, unknown>[];
 }
+
+export const EmbeddingRequestSchema = z.object({
+  model: z.string().nullish(),
+  input: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: int().nullish(),
+  user: z.string().nullish(),
+  // vLLM's extras
+  truncate_prompt_tokens: int().nullish(),
+  add_special_tokens: z.boolean().nullish(),
+  normalize: z.boolean().nullish(),
+  priority: int().nullish(),
+});
+export type EmbeddingRequest = z.infer<typeof EmbeddingRequestSchema>;

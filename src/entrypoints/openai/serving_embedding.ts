@@ -1,0 +1,71 @@
+// POST /v1/embeddings (vLLM's OpenAIServingEmbedding for decoder-only models): the
+// final normed hidden state of each input's last token, L2-normalized by default,
+// as floats or base64 of little-endian float32.
+import type { ServerResponse } from 'node:http';
+import { InvalidRequestError } from '../../errors.js';
+import type { RequestOutput } from '../../outputs.js';
+import { makePoolingParams } from '../../pooling_params.js';
+import { SamplingParams } from '../../sampling_params.js';
+import { sendJson } from './http.js';
+import type { EmbeddingRequest } from './protocol.js';
+import { mergeAsyncIterators, OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
+
+export class OpenAIServingEmbedding extends OpenAIServing {
+  async create(req: EmbeddingRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    this.checkModel(req.model);
+    if (req.dimensions !== null && req.dimensions !== undefined) {
+      throw new InvalidRequestError('dimensions is not supported: the model has a fixed embedding size', 'dimensions');
+    }
+    const prompts = this.inputs(req);
+    const poolingParams = makePoolingParams({ pooling: 'last', normalize: req.normalize ?? true });
+    const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
+    const requestId = `embd-${randomId()}`;
+    const gens: AsyncGenerator<RequestOutput, void>[] = [];
+    try {
+      for (const [i, p] of prompts.entries()) {
+        this.logRequest(`${requestId}-${i}`, p, params);
+        gens.push(this.engine.generate({ promptTokenIds: p.promptTokenIds }, params, `${requestId}-${i}`, { signal, poolingParams, priority: req.priority ?? 0 }));
+      }
+    } catch (e) {
+      await Promise.all(gens.map((g) => g.return()));
+      throw e;
+    }
+    const finals: (RequestOutput | null)[] = gens.map(() => null);
+    for await (const [i, out] of mergeAsyncIterators(gens)) finals[i] = out;
+    const base64 = req.encoding_format === 'base64';
+    let promptTokens = 0;
+    const data = finals.map((f, index) => {
+      if (!f?.embedding) throw new Error(`embedding request ${requestId}-${index} ended without a vector`);
+      promptTokens += f.promptTokenIds.length;
+      const embedding = base64 ? Buffer.from(Float32Array.from(f.embedding).buffer).toString('base64') : f.embedding;
+      return { object: 'embedding', index, embedding };
+    });
+    sendJson(res, 200, {
+      id: requestId,
+      object: 'list',
+      created: Math.floor(Date.now() / 1000),
+      model: this.modelName,
+      data,
+      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+    });
+  }
+
+  private inputs(req: EmbeddingRequest): TokenizedPrompt[] {
+    const p = req.input;
+    const empty = () => new InvalidRequestError('input must be a non-empty string, list of strings, or token ids', 'input');
+    const addSpecialTokens = req.add_special_tokens ?? true;
+    const fromText = (text: string): TokenizedPrompt => {
+      if (text === '') throw empty();
+      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), req.truncate_prompt_tokens), prompt: text };
+    };
+    const fromIds = (ids: number[]): TokenizedPrompt => {
+      if (ids.length === 0) throw empty();
+      return { promptTokenIds: this.truncate(ids, req.truncate_prompt_tokens), prompt: null };
+    };
+    if (typeof p === 'string') return [fromText(p)];
+    if (p.length === 0) throw empty();
+    if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
+    if (p.every((x) => typeof x === 'string')) return (p as string[]).map(fromText);
+    return (p as number[][]).map(fromIds);
+  }
+}
