@@ -94,21 +94,21 @@ export class Worker {
         c.value.dispose();
       }
     };
-    let budget: number;
-    if (device === 'cpu' || args.kvCacheMemoryBytes !== undefined) {
-      // On a GPU too, an explicit byte budget (vLLM's kv_cache_memory_bytes) skips the profiling.
-      budget = args.kvCacheMemoryBytes ?? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes;
-    } else {
+    if (device !== 'cpu') {
       // NOTE: vLLM sizes the KV cache after a profiling forward pass at the largest
-      // batch: whatever memory that pass needed (the workspace peak) stays reserved.
+      // batch: whatever memory that pass needed (the workspace peak) stays reserved,
+      // and CUDA graphs captured later rely on the workspace never growing again.
       const maxTokens = args.maxNumBatchedTokens ?? ENGINE_ARGS_DEFAULTS.maxNumBatchedTokens;
       const profileBlocks = Math.ceil(maxTokens / blockSize) + maxNumSeqs + 1;
       runner.kvCaches = allocKv(profileBlocks);
       profileRun(runner, maxTokens, maxNumSeqs, blockSize, config.maxModelLen);
       freeKv(runner.kvCaches);
       runner.kvCaches = [];
-      budget = gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization);
     }
+    // An explicit byte budget (vLLM's kv_cache_memory_bytes) wins over gpuMemoryUtilization.
+    const budget = args.kvCacheMemoryBytes ?? (device === 'cpu'
+      ? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes
+      : gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization));
     // +1: block 0 is the null block.
     const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), maxNumSeqs * blocksPerSeq + 1);
     if (numBlocks < blocksPerSeq + 1) {
