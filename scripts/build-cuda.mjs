@@ -32,7 +32,8 @@ const nvcc = findNvcc();
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 const names = readdirSync(srcDir);
 const sources = names.filter((n) => n.endsWith('.cu')).sort();
-const headers = [join(root, 'csrc', 'ops.h'), ...names.filter((n) => /\.(cuh|h)$/.test(n)).map((n) => join(srcDir, n))];
+const shared = readdirSync(join(root, 'csrc')).filter((n) => n.endsWith('.h')).map((n) => join(root, 'csrc', n));
+const headers = [...shared, ...names.filter((n) => /\.(cuh|h)$/.test(n)).map((n) => join(srcDir, n))];
 const newestInput = Math.max(...headers.map(mtime), mtime(fileURLToPath(import.meta.url)));
 if (sources.length === 0) fail(`no CUDA sources in ${srcDir}`);
 if (mtime(lib) > Math.max(newestInput, ...sources.map((s) => mtime(join(srcDir, s))))) {
