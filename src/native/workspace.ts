@@ -63,10 +63,13 @@ export class Workspace {
     return { chunks: this.chunks.length, used: this.used, total: this.total };
   }
 
-  /** Returns to a state taken by mark() within the same chunk layout. */
+  /**
+   * Releases everything allocated since mark(). If a chunk was added meanwhile,
+   * allocation restarts at the start of that newest chunk (what lies past the mark
+   * in older chunks stays unused until reset()).
+   */
   restore(m: { chunks: number; used: number; total: number }): void {
-    if (m.chunks !== this.chunks.length) throw new Error('workspace grew since the mark: captured graphs are stale');
-    this.used = m.used;
+    this.used = m.chunks === this.chunks.length ? m.used : 0;
     this.total = m.total;
   }
 

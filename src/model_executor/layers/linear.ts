@@ -15,10 +15,10 @@ export class Linear {
     [this.outFeatures, this.inFeatures] = weight.shape;
   }
 
-  /** x [M, inFeatures] -> [M, outFeatures] */
-  forward(ctx: ForwardContext, x: Tensor): Tensor {
+  /** x [M, inFeatures] -> [M, outFeatures] (into `out` when given) */
+  forward(ctx: ForwardContext, x: Tensor, out?: Tensor): Tensor {
     const M = x.shape[0];
-    const out = ctx.ws.alloc([M, this.outFeatures], ctx.act);
+    out ??= ctx.ws.alloc([M, this.outFeatures], ctx.act);
     check(ctx.ops, ctx.ops.linear(out.addr, x.addr, this.weight.addr, this.bias?.addr ?? 0,
       M, this.outFeatures, this.inFeatures, this.weight.dtype, ctx.act), 'linear');
     return out;

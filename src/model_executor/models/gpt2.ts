@@ -11,6 +11,7 @@ import { VocabEmbedding } from '../layers/embedding.js';
 import { LayerNorm } from '../layers/layernorm.js';
 import { Linear } from '../layers/linear.js';
 import type { WeightLoader } from '../weight_loader.js';
+import { runLayers } from './utils.js';
 import type { CausalLM } from './interface.js';
 
 /** Nothing to fuse: c_attn already holds q, k and v. */
@@ -52,14 +53,14 @@ class GPT2Block {
    * hidden [T, h] (null in the first block), residual [T, h] (updated in place)
    * -> [T, h] before the residual add
    */
-  forward(ctx: ForwardContext, hidden: Tensor | null, residual: Tensor): Tensor {
+  forward(ctx: ForwardContext, hidden: Tensor | null, residual: Tensor, out: Tensor): void {
     const { numHeads, headDim } = this.attn.spec;
     let x = hidden ? this.ln1.forward(ctx, hidden, residual) : this.ln1.forward(ctx, residual); // [T, h]
     const qkv = this.cAttn.forward(ctx, x); // [T, 3 * h]
     const { q, k, v } = splitQkv(qkv, numHeads, numHeads, headDim, DTYPE_BYTES[ctx.act]);
     x = this.cProj.forward(ctx, this.attn.forward(ctx, q, k, v)); // [T, h]
     x = this.ln2.forward(ctx, x, residual);
-    return this.mlpProj.forward(ctx, geluTanh(ctx, this.cFc.forward(ctx, x))); // [T, h]
+    this.mlpProj.forward(ctx, geluTanh(ctx, this.cFc.forward(ctx, x)), out); // [T, h]
   }
 }
 
@@ -92,8 +93,8 @@ export class GPT2LMHeadModel implements CausalLM {
     const pos = this.wpe.forward(ctx, positions); // [T, h]: positions index the wpe rows
     const residual = ctx.ws.alloc(tok.shape, ctx.act); // [T, h]
     check(ctx.ops, ctx.ops.add(residual.addr, tok.addr, pos.addr, tok.numel, ctx.act), 'add');
-    let hidden: Tensor | null = null;
-    for (const block of this.blocks) hidden = block.forward(ctx, hidden, residual);
+    const out = ctx.ws.alloc(residual.shape, ctx.act); // [T, h]
+    const hidden = runLayers(ctx, this.blocks, out, (block, h, o) => block.forward(ctx, h, residual, o));
     return hidden ? this.lnF.forward(ctx, hidden, residual) : this.lnF.forward(ctx, residual); // [T, h]
   }
 

@@ -12,6 +12,7 @@ import { Linear } from '../layers/linear.js';
 import { RotaryEmbedding } from '../layers/rotary_embedding.js';
 import type { WeightLoader } from '../weight_loader.js';
 import type { CausalLM } from './interface.js';
+import { runLayers } from './utils.js';
 
 /** Checkpoint tensors fused into one weight: fused name -> the parts, in row order. */
 export const packedModules = {
@@ -61,10 +62,10 @@ class LlamaDecoderLayer {
     this.act = gatedActFor(cfg.hiddenAct);
   }
 
-  /** hidden [T, h], residual [T, h] (updated in place) -> [T, h] before the residual add */
-  forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor, residual: Tensor): Tensor {
+  /** hidden [T, h] (null in the first layer), residual [T, h] (updated in place) -> out [T, h], before the residual add */
+  forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor | null, residual: Tensor, out: Tensor): void {
     const { numHeads, numKvHeads, headDim } = this.attn.spec;
-    let x = this.inputLayernorm.forward(ctx, hidden, residual); // [T, h]
+    let x = hidden ? this.inputLayernorm.forward(ctx, hidden, residual) : this.inputLayernorm.forward(ctx, residual); // [T, h]
     const qkv = this.qkvProj.forward(ctx, x); // [T, (H + 2 KV) * D]
     const { q, k, v } = splitQkv(qkv, numHeads, numKvHeads, headDim, DTYPE_BYTES[ctx.act]);
     this.rotary.forward(ctx, positions, q, k, numHeads, numKvHeads);
@@ -72,7 +73,7 @@ class LlamaDecoderLayer {
     x = this.oProj.forward(ctx, attnOut); // [T, h]
     x = this.postAttentionLayernorm.forward(ctx, x, residual);
     const gateUp = this.gateUpProj.forward(ctx, x); // [T, 2 * ffn]
-    return this.downProj.forward(ctx, gatedActivation(ctx, this.act, gateUp)); // [T, h]
+    this.downProj.forward(ctx, gatedActivation(ctx, this.act, gateUp), out); // [T, h]
   }
 }
 
@@ -96,18 +97,12 @@ export class LlamaForCausalLM implements CausalLM {
 
   forward(ctx: ForwardContext, inputIds: Tensor, positions: Tensor): Tensor {
     const residual = this.embedTokens.forward(ctx, inputIds); // [T, h]
-    // The first layer's input norm must not add a residual: start from zeros.
-    let hidden = ctx.ws.alloc(residual.shape, ctx.act);
-    zero(ctx, hidden);
-    for (const layer of this.layers) hidden = layer.forward(ctx, positions, hidden, residual);
-    return this.norm.forward(ctx, hidden, residual); // [T, h]
+    const out = ctx.ws.alloc(residual.shape, ctx.act); // [T, h]
+    const hidden = runLayers(ctx, this.layers, out, (layer, h, o) => layer.forward(ctx, positions, h, residual, o));
+    return hidden ? this.norm.forward(ctx, hidden, residual) : this.norm.forward(ctx, residual); // [T, h]
   }
 
   computeLogits(ctx: ForwardContext, hidden: Tensor): Tensor {
     return this.lmHead.forward(ctx, hidden); // [n, vocab]
   }
-}
-
-function zero(ctx: ForwardContext, t: Tensor): void {
-  ctx.ops.memset(t.addr, 0, t.nbytes);
 }

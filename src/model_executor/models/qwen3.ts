@@ -13,7 +13,7 @@ import { Linear } from '../layers/linear.js';
 import { RotaryEmbedding } from '../layers/rotary_embedding.js';
 import type { WeightLoader } from '../weight_loader.js';
 import type { CausalLM } from './interface.js';
-import { layerSlidingWindows } from './utils.js';
+import { layerSlidingWindows, runLayers } from './utils.js';
 
 /**
  * Only gate/up are fused: q, k and v stay separate projections so that q and k are
@@ -62,7 +62,7 @@ class Qwen3DecoderLayer {
    * hidden [T, h] (null in the first layer), residual [T, h] (updated in place)
    * -> [T, h] before the residual add
    */
-  forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor | null, residual: Tensor): Tensor {
+  forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor | null, residual: Tensor, out: Tensor): void {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.attn.spec;
     let x = hidden ? this.inputLayernorm.forward(ctx, hidden, residual) : this.inputLayernorm.forward(ctx, residual); // [T, h]
     const T = x.shape[0];
@@ -76,7 +76,7 @@ class Qwen3DecoderLayer {
     x = this.oProj.forward(ctx, attnOut); // [T, h]
     x = this.postAttentionLayernorm.forward(ctx, x, residual);
     const gateUp = this.gateUpProj.forward(ctx, x); // [T, 2 * ffn]
-    return this.downProj.forward(ctx, gatedActivation(ctx, this.act, gateUp)); // [T, h]
+    this.downProj.forward(ctx, gatedActivation(ctx, this.act, gateUp), out); // [T, h]
   }
 }
 
@@ -101,8 +101,8 @@ export class Qwen3ForCausalLM implements CausalLM {
 
   forward(ctx: ForwardContext, inputIds: Tensor, positions: Tensor): Tensor {
     const residual = this.embedTokens.forward(ctx, inputIds); // [T, h]
-    let hidden: Tensor | null = null;
-    for (const layer of this.layers) hidden = layer.forward(ctx, positions, hidden, residual);
+    const out = ctx.ws.alloc(residual.shape, ctx.act); // [T, h]
+    const hidden = runLayers(ctx, this.layers, out, (layer, h, o) => layer.forward(ctx, positions, h, residual, o));
     return hidden ? this.norm.forward(ctx, hidden, residual) : this.norm.forward(ctx, residual); // [T, h]
   }
 

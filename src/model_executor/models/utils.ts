@@ -1,5 +1,28 @@
-// Helpers shared by the model files: per-layer attention windows from config.json.
+// Helpers shared by the model files: the decoder-layer loop and per-layer
+// attention windows from config.json.
 import type { ModelConfig } from '../../config/types.js';
+import type { Tensor } from '../../native/index.js';
+import type { ForwardContext } from '../forward_context.js';
+
+/**
+ * Runs decoder layers. Each layer reads `hidden` (null before the first layer) and
+ * writes its result into `out`; the scratch tensors it took from the workspace are
+ * released right after it, so a step needs one layer's activations, not all of them.
+ * out [T, hidden] -> returned as the last layer's result (null when there are none).
+ */
+export function runLayers<L>(ctx: ForwardContext, layers: readonly L[], out: Tensor,
+  step: (layer: L, hidden: Tensor | null, out: Tensor) => void): Tensor | null {
+  let hidden: Tensor | null = null;
+  for (const layer of layers) {
+    const m = ctx.ws.mark();
+    // NOTE: reading `hidden` (== out) and writing `out` in one layer is safe: the
+    // layer's first op consumes hidden and only its last op writes out.
+    step(layer, hidden, out);
+    ctx.ws.restore(m);
+    hidden = out;
+  }
+  return hidden;
+}
 
 /**
  * Each layer's sliding window (null = full attention). HF's `layer_types` decides
