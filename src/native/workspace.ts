@@ -31,6 +31,10 @@ export class Workspace {
     const bytes = Math.ceil((shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype]) / ALIGN) * ALIGN || ALIGN;
     let chunk = this.chunks[this.chunks.length - 1];
     if (this.used + bytes > chunk.bytes) {
+      if (this.frozen) {
+        throw new Error(`workspace frozen after CUDA graph capture cannot hold [${shape}] ${DType[dtype]} (${bytes} bytes): ` +
+          `${this.used} of ${chunk.bytes} used (${this.total} live, peak ${this.peak}, ${this.chunks.length} chunks)`);
+      }
       this.addChunk(Math.max(bytes, chunk.bytes * 2));
       chunk = this.chunks[this.chunks.length - 1];
     }
