@@ -51,7 +51,9 @@ export class Workspace {
       this.ops.synchronize();
       for (const c of this.chunks) this.ops.free(c.addr);
       this.chunks = [];
-      this.addChunk(this.peak);
+      // Headroom: steps differ from the profiled one in their small tensors
+      // (packed inputs, block tables, sampler parameters).
+      this.addChunk(this.peak + Math.max(64 << 20, Math.ceil(this.peak / 16)));
     }
     this.used = 0;
     this.total = 0;
