@@ -47,19 +47,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
     const p = req.prompt;
     const empty = () => new InvalidRequestError('Either prompt or prompt_embeds must be provided and non-empty.', 'prompt');
     if (p === null || p === undefined || p === '' || (Array.isArray(p) && p.length === 0)) throw empty();
-    const addSpecialTokens = req.add_special_tokens ?? true;
-    const fromText = (text: string): TokenizedPrompt => {
-      if (text === '') throw empty();
-      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), req.truncate_prompt_tokens), prompt: text };
-    };
-    const fromIds = (ids: number[]): TokenizedPrompt => {
-      if (ids.length === 0) throw empty();
-      return { promptTokenIds: this.truncate(ids, req.truncate_prompt_tokens), prompt: null };
-    };
-    if (typeof p === 'string') return [fromText(p)];
-    if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
-    if (p.every((x) => typeof x === 'string')) return (p as string[]).map(fromText);
-    return (p as number[][]).map(fromIds);
+    return this.tokenizeInputs(p, req.add_special_tokens ?? true, req.truncate_prompt_tokens, empty);
   }
 
   private promptText(ctx: Ctx, i: number): string {

@@ -51,21 +51,8 @@ export class OpenAIServingEmbedding extends OpenAIServing {
   }
 
   private inputs(req: EmbeddingRequest): TokenizedPrompt[] {
-    const p = req.input;
     const empty = () => new InvalidRequestError('input must be a non-empty string, list of strings, or token ids', 'input');
-    const addSpecialTokens = req.add_special_tokens ?? true;
-    const fromText = (text: string): TokenizedPrompt => {
-      if (text === '') throw empty();
-      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), req.truncate_prompt_tokens), prompt: text };
-    };
-    const fromIds = (ids: number[]): TokenizedPrompt => {
-      if (ids.length === 0) throw empty();
-      return { promptTokenIds: this.truncate(ids, req.truncate_prompt_tokens), prompt: null };
-    };
-    if (typeof p === 'string') return [fromText(p)];
-    if (p.length === 0) throw empty();
-    if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
-    if (p.every((x) => typeof x === 'string')) return (p as string[]).map(fromText);
-    return (p as number[][]).map(fromIds);
+    if (Array.isArray(req.input) && req.input.length === 0) throw empty();
+    return this.tokenizeInputs(req.input, req.add_special_tokens ?? true, req.truncate_prompt_tokens, empty);
   }
 }

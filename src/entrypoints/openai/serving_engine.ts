@@ -121,6 +121,27 @@ export class OpenAIServing {
     return samplingParamsWithDefaults(defaults, user);
   }
 
+  /**
+   * The prompts of a completions or embeddings request: a string, strings, token ids
+   * or lists of token ids, each tokenized and truncated; `empty()` is the error for
+   * an empty one.
+   */
+  tokenizeInputs(p: string | string[] | number[] | number[][], addSpecialTokens: boolean, truncate: number | null | undefined,
+    empty: () => Error): TokenizedPrompt[] {
+    const fromText = (text: string): TokenizedPrompt => {
+      if (text === '') throw empty();
+      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), truncate), prompt: text };
+    };
+    const fromIds = (ids: number[]): TokenizedPrompt => {
+      if (ids.length === 0) throw empty();
+      return { promptTokenIds: this.truncate(ids, truncate), prompt: null };
+    };
+    if (typeof p === 'string') return [fromText(p)];
+    if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
+    if (p.every((x) => typeof x === 'string')) return (p as string[]).map(fromText);
+    return (p as number[][]).map(fromIds);
+  }
+
   /** Applies truncate_prompt_tokens (keep the last k tokens; -1: the model length). */
   truncate(ids: number[], truncate: number | null | undefined): number[] {
     if (truncate === null || truncate === undefined) return ids;
