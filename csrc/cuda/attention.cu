@@ -1,5 +1,10 @@
 // vt_attention: checks the arguments and picks the decode (split-K) kernel when
-// every sequence has at most one query token, else the tiled prefill kernel.
+// every sequence has at most one query token, else the tiled prefill kernel; the
+// tensor-core versions where they apply (VLLM_TS_ATTENTION=simt forces the SIMT
+// kernels, for comparisons).
+#include <stdlib.h>
+#include <string.h>
+
 #include "attention.cuh"
 
 using namespace vt;
@@ -17,8 +22,9 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
   if (block_size <= 0 || max_blocks_per_seq <= 0) return set_error("vt_attention: block_size and max_blocks_per_seq must be positive");
   if (q_stride % 8 != 0 || q % 16 != 0 || k_cache % 16 != 0 || v_cache % 16 != 0)
     return set_error("vt_attention: q, k_cache and v_cache must be 16-byte aligned and q_stride (%lld) a multiple of 8", (long long)q_stride);
-  if (max_seq_len <= 0 || max_seq_len > 2147483647LL || num_seqs > 65535)
-    return set_error("vt_attention: max_seq_len %lld / num_seqs %lld out of range", (long long)max_seq_len, (long long)num_seqs);
+  if (max_seq_len <= 0 || max_seq_len > 2147483647LL || num_seqs > 65535 || num_tokens > 2147483647LL)
+    return set_error("vt_attention: max_seq_len %lld / num_seqs %lld / num_tokens %lld out of range", (long long)max_seq_len,
+                     (long long)num_seqs, (long long)num_tokens);
   VT_READY();
   AttnParams p;
   p.out = (void*)(uintptr_t)out;
@@ -29,10 +35,14 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
   p.seq_lens = (const int*)(uintptr_t)seq_lens;
   p.block_tables = (const int*)(uintptr_t)block_tables;
   p.num_seqs = (int)num_seqs;
+  p.num_tokens = (int)num_tokens;
   p.num_heads = (int)num_heads;
   p.num_kv_heads = (int)num_kv_heads;
   p.head_dim = (int)head_dim;
   p.block_size = (int)block_size;
+  p.block_shift = -1;
+  for (int b = 0; b < 31; b++)
+    if ((1LL << b) == block_size) p.block_shift = b;
   p.max_blocks_per_seq = (int)max_blocks_per_seq;
   p.q_stride = q_stride;
   p.scale = scale;
@@ -40,5 +50,11 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
   p.soft_cap = soft_cap > 0.f ? soft_cap : 0.f;
   p.max_query_len = (int)max_query_len;
   p.max_seq_len = (int)max_seq_len;
-  return max_query_len == 1 ? launch_decode(p, act) : launch_prefill(p, act);
+  static const bool force_simt = [] {
+    const char* v = getenv("VLLM_TS_ATTENTION");
+    return v != nullptr && strcmp(v, "simt") == 0;
+  }();
+  const bool mma = !force_simt && mma_supported(p, act) && out % 16 == 0;
+  if (max_query_len == 1) return mma ? launch_decode_mma(p, act) : launch_decode(p, act);
+  return mma ? launch_prefill_mma(p, act) : launch_prefill(p, act);
 }

@@ -1,4 +1,6 @@
-// Paged attention, shared by the decode (split-K) and prefill (tiled) kernels.
+// Paged attention, shared by the decode (split-K) and prefill (tiled) kernels:
+// tensor-core kernels (attention_*_mma.cu) for bf16 / f16 with head_dim 64 or 128,
+// SIMT kernels (attention_decode.cu, attention_prefill.cu) for everything else.
 #pragma once
 #include "common.cuh"
 
@@ -12,19 +14,40 @@ struct AttnParams {
   const int* query_start_loc;  // [num_seqs + 1]
   const int* seq_lens;         // [num_seqs]
   const int* block_tables;     // [num_seqs, max_blocks_per_seq]
-  int num_seqs, num_heads, num_kv_heads, head_dim, block_size, max_blocks_per_seq;
+  int num_seqs, num_tokens, num_heads, num_kv_heads, head_dim, block_size, max_blocks_per_seq;
   int64_t q_stride;
   float scale;
   int sliding_window;
   float soft_cap;
   int max_query_len, max_seq_len;
+  int block_shift;  // log2(block_size) when it is a power of two, else -1
 };
+
+// How a decode call cuts each sequence's keys: `splits` partitions of `partition`
+// keys; with splits > 1 each (sequence, head, partition) leaves an unnormalized
+// output in part_acc [num_seqs, num_heads, splits, head_dim] and (max, sum) in
+// part_ml [num_seqs, num_heads, splits, 2], merged by launch_decode_reduce.
+struct DecodeSplit {
+  int splits, partition;
+  float* part_acc;
+  float* part_ml;
+};
+// Picks the partitions so that base_blocks * splits reaches about target_blocks,
+// each at least min_partition keys and a multiple of granule; 0 on success.
+int plan_decode_split(const AttnParams& p, int64_t base_blocks, int64_t target_blocks, int min_partition, int granule, DecodeSplit& s);
+int launch_decode_reduce(const AttnParams& p, const DecodeSplit& s, int act);
 
 // Heads of one KV head handled together by a block: 1, 2, 4 or 8 (then in chunks).
 inline int heads_per_block(int group) { return group >= 8 ? 8 : group >= 4 ? 4 : group >= 2 ? 2 : 1; }
 
 int launch_decode(const AttnParams& p, int act);
 int launch_prefill(const AttnParams& p, int act);
+// Tensor-core kernels: act VT_BF16 / VT_F16, head_dim 64 or 128 (mma_supported).
+inline bool mma_supported(const AttnParams& p, int act) {
+  return (act == VT_BF16 || act == VT_F16) && (p.head_dim == 64 || p.head_dim == 128);
+}
+int launch_decode_mma(const AttnParams& p, int act);
+int launch_prefill_mma(const AttnParams& p, int act);
 
 constexpr float kLog2e = 1.4426950408889634f;
 

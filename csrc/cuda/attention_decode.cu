@@ -121,71 +121,67 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttnParams p, int chun
   }
 }
 
-// grid (num_heads, num_seqs): merges the partitions of one query head.
+constexpr int kMaxSplits = 4096;
+
+// grid (num_heads, num_seqs), 128 threads: merges the partitions of one query head.
 template <typename T>
-__global__ void decode_reduce_kernel(AttnParams p, int num_splits, const float* part_acc, const float* part_ml) {
-  const int h = blockIdx.x, seq = blockIdx.y;
+__global__ void __launch_bounds__(128) decode_reduce_kernel(AttnParams p, int num_splits, const float* part_acc, const float* part_ml) {
+  __shared__ float wt[kMaxSplits];  // each partition's weight 2^(m_s - M)
+  __shared__ float red[4];
+  const int h = blockIdx.x, seq = blockIdx.y, tid = threadIdx.x;
   const int q0 = p.query_start_loc[seq];
   if (p.query_start_loc[seq + 1] - q0 <= 0) return;
   const int64_t slot0 = ((int64_t)seq * p.num_heads + h) * num_splits;
   float M = -INFINITY;
-  for (int s = 0; s < num_splits; s++) M = fmaxf(M, part_ml[2 * (slot0 + s)]);
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float L = 0.f, A = 0.f;
-    if (M != -INFINITY) {
-      for (int s = 0; s < num_splits; s++) {
-        const float w = exp2f(part_ml[2 * (slot0 + s)] - M);
-        L += part_ml[2 * (slot0 + s) + 1] * w;
-        A += part_acc[(slot0 + s) * p.head_dim + d] * w;
-      }
+  for (int s = tid; s < num_splits; s += 128) M = fmaxf(M, part_ml[2 * (slot0 + s)]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  if (tid % 32 == 0) red[tid / 32] = M;
+  __syncthreads();
+  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+  float L = 0.f;
+  for (int s = tid; s < num_splits; s += 128) {
+    const float w = M == -INFINITY ? 0.f : exp2f(part_ml[2 * (slot0 + s)] - M);
+    wt[s] = w;
+    L += part_ml[2 * (slot0 + s) + 1] * w;
+  }
+  L = block_sum(L);  // its barriers also publish wt
+  const float inv = L > 0.f ? 1.f / L : 0.f;
+  const float* acc = part_acc + slot0 * p.head_dim;
+  for (int d = tid; d < p.head_dim; d += 128) {
+    float A0 = 0.f, A1 = 0.f, A2 = 0.f, A3 = 0.f;
+    int s = 0;
+    for (; s + 4 <= num_splits; s += 4) {
+      A0 += acc[(int64_t)s * p.head_dim + d] * wt[s];
+      A1 += acc[(int64_t)(s + 1) * p.head_dim + d] * wt[s + 1];
+      A2 += acc[(int64_t)(s + 2) * p.head_dim + d] * wt[s + 2];
+      A3 += acc[(int64_t)(s + 3) * p.head_dim + d] * wt[s + 3];
     }
-    ((T*)p.out)[(int64_t)q0 * p.num_heads * p.head_dim + (int64_t)h * p.head_dim + d] = from_f32<T>(L > 0.f ? A / L : 0.f);
+    for (; s < num_splits; s++) A0 += acc[(int64_t)s * p.head_dim + d] * wt[s];
+    ((T*)p.out)[(int64_t)q0 * p.num_heads * p.head_dim + (int64_t)h * p.head_dim + d] = from_f32<T>((A0 + A1 + A2 + A3) * inv);
   }
 }
 
 template <typename T, int DMAX, int G>
-int run_decode(const AttnParams& p) {
+int run_decode(const AttnParams& p, int act) {
   const int group = p.num_heads / p.num_kv_heads;
   const int chunks = (group + G - 1) / G;
   const int64_t base_blocks = (int64_t)p.num_seqs * p.num_kv_heads * chunks;
-  const int kv_range = p.sliding_window > 0 ? min(p.max_seq_len, p.sliding_window) : p.max_seq_len;
-  int splits = 1;
-  // Enough blocks for ~4 per SM; partitions of at least 64 keys.
-  const int64_t target = 4LL * g.sm_count;
-  if (base_blocks < target && kv_range > 64) {
-    int64_t want = (target + base_blocks - 1) / base_blocks;
-    int64_t most = (kv_range + 63) / 64;
-    splits = (int)(want < most ? want : most);
-  }
-  const int64_t per_split = (int64_t)p.num_seqs * p.num_heads * (p.head_dim + 2) * sizeof(float);
-  while (splits > 1 && per_split * splits > (int64_t)g.attn_workspace_bytes) splits--;
-  int partition = (kv_range + splits - 1) / splits;
-  partition = (partition + 31) / 32 * 32;
-  if (partition < 1) partition = 1;
-  splits = (kv_range + partition - 1) / partition;
-  if (splits < 1) splits = 1;
-  if (base_blocks * splits > 2147483647LL || splits > 65535 || p.num_seqs > 65535)
-    return set_error("vt_attention: decode grid too large (%d sequences)", p.num_seqs);
-
-  float* part_acc = g.attn_workspace;
-  float* part_ml = g.attn_workspace + (int64_t)p.num_seqs * p.num_heads * splits * p.head_dim;
-  dim3 grid((unsigned)(p.num_kv_heads * chunks), (unsigned)splits, (unsigned)p.num_seqs);
-  decode_kernel<T, DMAX, G><<<grid, kThreads, 0, g.stream>>>(p, chunks, splits, partition, part_acc, part_ml);
+  DecodeSplit s;
+  if (plan_decode_split(p, base_blocks, 4LL * g.sm_count, 64, 32, s)) return 1;
+  dim3 grid((unsigned)(p.num_kv_heads * chunks), (unsigned)s.splits, (unsigned)p.num_seqs);
+  decode_kernel<T, DMAX, G><<<grid, kThreads, 0, g.stream>>>(p, chunks, s.splits, s.partition, s.part_acc, s.part_ml);
   if (check_launch("vt_attention (decode)")) return 1;
-  if (splits > 1) {
-    decode_reduce_kernel<T><<<dim3((unsigned)p.num_heads, (unsigned)p.num_seqs), 128, 0, g.stream>>>(p, splits, part_acc, part_ml);
-    if (check_launch("vt_attention (decode reduce)")) return 1;
-  }
-  return 0;
+  return launch_decode_reduce(p, s, act);
 }
 
 template <typename T, int DMAX>
-int decode_g(const AttnParams& p) {
+int decode_g(const AttnParams& p, int act) {
   switch (heads_per_block(p.num_heads / p.num_kv_heads)) {
-    case 1: return run_decode<T, DMAX, 1>(p);
-    case 2: return run_decode<T, DMAX, 2>(p);
-    case 4: return run_decode<T, DMAX, 4>(p);
-    default: return run_decode<T, DMAX, 8>(p);
+    case 1: return run_decode<T, DMAX, 1>(p, act);
+    case 2: return run_decode<T, DMAX, 2>(p, act);
+    case 4: return run_decode<T, DMAX, 4>(p, act);
+    default: return run_decode<T, DMAX, 8>(p, act);
   }
 }
 
@@ -193,13 +189,47 @@ int decode_g(const AttnParams& p) {
 
 namespace vt {
 
+int plan_decode_split(const AttnParams& p, int64_t base_blocks, int64_t target_blocks, int min_partition, int granule, DecodeSplit& s) {
+  const int kv_range = p.sliding_window > 0 ? min(p.max_seq_len, p.sliding_window) : p.max_seq_len;
+  int64_t splits = 1;
+  if (base_blocks < target_blocks && kv_range > min_partition) {
+    const int64_t want = (target_blocks + base_blocks - 1) / base_blocks;
+    const int64_t most = (kv_range + min_partition - 1) / min_partition;
+    splits = want < most ? want : most;
+    if (splits > kMaxSplits) splits = kMaxSplits;
+  }
+  const int64_t per_split = (int64_t)p.num_seqs * p.num_heads * (p.head_dim + 2) * sizeof(float);
+  while (splits > 1 && per_split * splits > (int64_t)g.attn_workspace_bytes) splits--;
+  int64_t partition = (kv_range + splits - 1) / splits;
+  partition = (partition + granule - 1) / granule * granule;
+  if (partition < 1) partition = 1;
+  splits = (kv_range + partition - 1) / partition;
+  if (splits < 1) splits = 1;
+  if (base_blocks * splits > 2147483647LL || splits > 65535 || p.num_seqs > 65535)
+    return set_error("vt_attention: decode grid too large (%d sequences)", p.num_seqs);
+  s.splits = (int)splits;
+  s.partition = (int)partition;
+  s.part_acc = g.attn_workspace;
+  s.part_ml = g.attn_workspace + (int64_t)p.num_seqs * p.num_heads * splits * p.head_dim;
+  return 0;
+}
+
+int launch_decode_reduce(const AttnParams& p, const DecodeSplit& s, int act) {
+  if (s.splits <= 1) return 0;
+  return dispatch_float(act, "vt_attention", [&](auto a) {
+    using T = typename decltype(a)::type;
+    decode_reduce_kernel<T><<<dim3((unsigned)p.num_heads, (unsigned)p.num_seqs), 128, 0, g.stream>>>(p, s.splits, s.part_acc, s.part_ml);
+    return check_launch("vt_attention (decode reduce)");
+  });
+}
+
 int launch_decode(const AttnParams& p, int act) {
   return dispatch_float(act, "vt_attention", [&](auto a) {
     using T = typename decltype(a)::type;
-    if (p.head_dim <= 32) return decode_g<T, 32>(p);
-    if (p.head_dim <= 64) return decode_g<T, 64>(p);
-    if (p.head_dim <= 128) return decode_g<T, 128>(p);
-    return decode_g<T, 256>(p);
+    if (p.head_dim <= 32) return decode_g<T, 32>(p, act);
+    if (p.head_dim <= 64) return decode_g<T, 64>(p, act);
+    if (p.head_dim <= 128) return decode_g<T, 128>(p, act);
+    return decode_g<T, 256>(p, act);
   });
 }
 

@@ -1,6 +1,8 @@
 // Times the CUDA kernels on Llama-3-8B's shapes in bf16 (not a test: run it with
-// `node --import tsx tests/gpu/kernel_timing.ts`). Prints time per call and the
-// achieved bandwidth or FLOP rate, so that the slow kernels stand out.
+// `node --import tsx tests/gpu/kernel_timing.ts [linear|attention|other ...]`).
+// Prints the median time per call and the achieved bandwidth (bytes that must be
+// moved) or FLOP rate, so that the slow kernels stand out. VLLM_TS_ATTENTION=simt
+// times the SIMT attention kernels instead of the tensor-core ones.
 import { performance } from 'node:perf_hooks';
 import { DType, Tensor, check, gpuSkipReason, openLibs } from './helpers.js';
 
@@ -23,23 +25,56 @@ function i32(v: Int32Array): Tensor {
   made.push(t);
   return t;
 }
-function time(fn: () => number, iters = 20): number {
+const sections = process.argv.slice(2);
+const want = (s: string): boolean => sections.length === 0 || sections.includes(s);
+/** n calls captured in one CUDA graph (0 when the library cannot capture them). */
+function capture(fn: () => number, n: number): number {
+  if (cuda.graphBegin() !== 0) return 0;
+  let ok = true;
+  for (let i = 0; i < n; i++) if (fn() !== 0) ok = false;
+  const graph = cuda.graphEnd();
+  if (graph && !ok) {
+    cuda.graphDestroy(graph);
+    return 0;
+  }
+  return graph;
+}
+/**
+ * Median over 5 rounds of the mean time per call (ms); each round lasts about 20 ms.
+ * The calls of a round are replayed from a CUDA graph where the library has them,
+ * so that the host's launch costs stay out of short kernels' times (as in a decode
+ * step, which is a graph too).
+ */
+function time(fn: () => number): number {
   for (let i = 0; i < 3; i++) check(cuda, fn(), 'warm-up');
   check(cuda, cuda.synchronize(), 'sync');
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) fn();
+  let t0 = performance.now();
+  check(cuda, fn(), 'call');
   check(cuda, cuda.synchronize(), 'sync');
-  return (performance.now() - t0) / iters;
+  const iters = Math.max(3, Math.min(200, Math.round(20 / Math.max(performance.now() - t0, 1e-3))));
+  const graph = capture(fn, iters);
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    t0 = performance.now();
+    if (graph) check(cuda, cuda.graphLaunch(graph), 'graph launch');
+    else for (let i = 0; i < iters; i++) fn();
+    check(cuda, cuda.synchronize(), 'sync');
+    rounds.push((performance.now() - t0) / iters);
+  }
+  if (graph) cuda.graphDestroy(graph);
+  graphed ||= graph !== 0;
+  return rounds.sort((a, b) => a - b)[2];
 }
+let graphed = false;
 const rows: string[] = [];
 function row(name: string, ms: number, bytes: number, flops = 0): void {
-  const rate = flops ? `${(flops / ms / 1e9).toFixed(1)} TFLOP/s` : `${(bytes / ms / 1e6).toFixed(0)} GB/s`;
-  rows.push(`${name.padEnd(44)} ${(ms * 1000).toFixed(1).padStart(9)} us  ${rate}`);
+  const rates = [flops ? `${(flops / ms / 1e9).toFixed(1)} TFLOP/s` : '', bytes ? `${(bytes / ms / 1e6).toFixed(0)} GB/s` : ''];
+  rows.push(`${name.padEnd(50)} ${(ms * 1000).toFixed(1).padStart(9)} us  ${rates.filter(Boolean).join('  ')}`);
 }
 
 const [hidden, ffn, H, KVH, D] = [4096, 14336, 32, 8, 128];
 const qkvN = (H + 2 * KVH) * D;
-for (const [name, N, K] of [
+for (const [name, N, K] of !want('linear') ? [] : [
   ['qkv', qkvN, hidden],
   ['gate_up', 2 * ffn, hidden],
   ['down', hidden, ffn],
@@ -53,34 +88,49 @@ for (const [name, N, K] of [
   }
 }
 
-// Paged KV cache, block 16, sequences laid out contiguously.
-function attention(numSeqs: number, ctx: number, qLen: number): void {
-  const seqLen = ctx + qLen;
-  const per = Math.ceil(seqLen / 16);
-  const blocks = numSeqs * per;
-  const kc = rand(blocks * 16 * KVH * D, bf, 1);
-  const vc = rand(blocks * 16 * KVH * D, bf, 1);
-  const q = rand(numSeqs * qLen * qkvN, bf, 1);
-  const out = rand(numSeqs * qLen * H * D);
-  const qsl = i32(Int32Array.from({ length: numSeqs + 1 }, (_, i) => i * qLen));
-  const lens = i32(new Int32Array(numSeqs).fill(seqLen));
+// Paged KV cache, block 16, sequences laid out contiguously. seqs: [cached tokens,
+// query tokens] per sequence; maxSeqLen as a CUDA graph passes it (max_model_len).
+function attention(name: string, seqs: [number, number][], maxSeqLen = 0): void {
+  const numSeqs = seqs.length;
+  const lens = seqs.map(([c, q]) => c + q);
+  const per = Math.ceil(Math.max(...lens) / 16);
+  const numTokens = seqs.reduce((a, [, q]) => a + q, 0);
+  const maxQ = Math.max(...seqs.map(([, q]) => q));
+  const kc = rand(numSeqs * per * 16 * KVH * D, bf, 1);
+  const vc = rand(numSeqs * per * 16 * KVH * D, bf, 1);
+  const q = rand(numTokens * qkvN, bf, 1);
+  const out = rand(numTokens * H * D);
+  const qsl = new Int32Array(numSeqs + 1);
+  seqs.forEach(([, ql], i) => (qsl[i + 1] = qsl[i] + ql));
+  const loc = i32(qsl);
+  const sl = i32(Int32Array.from(lens));
   const bt = i32(Int32Array.from({ length: numSeqs * per }, (_, i) => i));
+  const msl = Math.max(maxSeqLen, ...lens);
   const ms = time(() =>
-    cuda.attention(out.addr, q.addr, kc.addr, vc.addr, qsl.addr, lens.addr, bt.addr, numSeqs, numSeqs * qLen, qLen, seqLen, H, KVH, D, 16, per, qkvN, 1 / Math.sqrt(D), 0, 0, bf),
+    cuda.attention(out.addr, q.addr, kc.addr, vc.addr, loc.addr, sl.addr, bt.addr, numSeqs, numTokens, maxQ, msl, H, KVH, D, 16, per, qkvN, 1 / Math.sqrt(D), 0, 0, bf),
   );
-  const kvBytes = numSeqs * seqLen * KVH * D * 2 * 2;
-  const flops = qLen > 1 ? numSeqs * 4 * H * D * (qLen * ctx + (qLen * (qLen + 1)) / 2) : 0;
-  row(`attention ${numSeqs}x(ctx ${ctx} + q ${qLen})`, ms, kvBytes, flops);
+  const kvBytes = lens.reduce((a, n) => a + n, 0) * KVH * D * 2 * 2;
+  const flops = seqs.reduce((a, [c, ql]) => a + (ql > 1 ? 4 * H * D * (ql * c + (ql * (ql + 1)) / 2) : 0), 0);
+  row(`attention ${name}`, ms, flops > 0 && numSeqs === 1 ? 0 : kvBytes, flops);
+  for (const t of [kc, vc, q, out, loc, sl, bt]) made.splice(made.indexOf(t), 1)[0].dispose();
 }
-attention(1, 4095, 1);
-attention(1, 32767, 1);
-attention(64, 1023, 1);
-attention(256, 1023, 1);
-attention(1, 0, 2048);
-attention(4, 1024, 512);
+if (want('attention')) {
+  const rep = (n: number, s: [number, number]): [number, number][] => Array.from({ length: n }, () => s);
+  attention('decode 1x(ctx 4095 + 1)', [[4095, 1]]);
+  attention('decode 1x(ctx 32767 + 1)', [[32767, 1]]);
+  attention('decode 1x(ctx 1023 + 1), max_seq_len 8192', [[1023, 1]], 8192);
+  attention('decode 64x(ctx 1023 + 1)', rep(64, [1023, 1]));
+  attention('decode 256x(ctx 1023 + 1)', rep(256, [1023, 1]));
+  attention('decode 64x(ctx 4095 + 1)', rep(64, [4095, 1]));
+  attention('prefill 1x(ctx 0 + q 2048)', [[0, 2048]]);
+  attention('prefill 1x(ctx 0 + q 8192)', [[0, 8192]]);
+  attention('prefill 4x(ctx 1024 + q 512)', rep(4, [1024, 512]));
+  attention('prefill 16x(ctx 0 + q 128)', rep(16, [0, 128]));
+  attention('mixed 255x(ctx 1023 + 1) + (ctx 512 + q 512)', [...rep(255, [1023, 1]), [512, 512]]);
+}
 
 const T = 2048;
-{
+if (want('other')) {
   const x = rand(T * hidden);
   const r = rand(T * hidden);
   const w = rand(hidden);
@@ -101,5 +151,5 @@ const T = 2048;
     2 * 2 * 2 * T * KVH * D,
   );
 }
-console.log(`# kernel timing on ${cuda.deviceName()} (bf16, Llama-3-8B shapes)\n${rows.join('\n')}`);
+console.log(`# kernel timing on ${cuda.deviceName()} (bf16, Llama-3-8B shapes${process.env.VLLM_TS_ATTENTION === 'simt' ? ', SIMT attention' : ''}${graphed ? ', replayed from CUDA graphs' : ', host-timed'})\n${rows.join('\n')}`);
 for (const t of made) t.dispose();
