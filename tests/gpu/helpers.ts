@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 // Shared by the GPU parity tests: why a test must be skipped, random data, tensors
 // on both libraries holding the same values, and the error table.
 import { writeFileSync } from 'node:fs';
@@ -132,7 +133,7 @@ export function record(op: string, name: string, dt: DType, err: number, tol = T
   return err <= tol;
 }
 
-/** Prints the per-op maximum and writes every row to $VLLM_TS_GPU_REPORT. */
+/** Prints the per-op maximum and writes every row to $VLLM_TS_GPU_REPORT/ops.json (a folder). */
 export function report(device: string): void {
   const worst = new Map<string, Row>();
   for (const r of rows) {
@@ -144,6 +145,6 @@ export function report(device: string): void {
     (r) => `${r.op.padEnd(22)} ${r.dtype.padEnd(5)} ${r.maxRelErr.toExponential(2).padStart(9)}  (tol ${r.tol.toExponential(0)}, worst case: ${r.case})`,
   );
   console.log(`# CUDA vs CPU, max relative error per op on ${device}\n${lines.join('\n')}`);
-  const path = process.env.VLLM_TS_GPU_REPORT;
-  if (path) writeFileSync(path, JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
+  const dir = process.env.VLLM_TS_GPU_REPORT;
+  if (dir) writeFileSync(join(dir, 'ops.json'), JSON.stringify({ device, date: new Date().toISOString(), rows }, null, 2));
 }

@@ -1,7 +1,7 @@
 // Every CUDA op against its CPU twin on random inputs of awkward sizes. The CPU
 // library computes in f32 on the same values the GPU gets in bf16 / f16 / f32;
 // the error is max |gpu - cpu| / max |cpu| per output. Prints a table of the
-// worst error per op and dtype, and writes all rows to $VLLM_TS_GPU_REPORT.
+// worst error per op and dtype, and writes all rows to $VLLM_TS_GPU_REPORT/ops.json.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DTYPES, DType, Pair, Tensor, check, gpuSkipReason, openLibs, randomValues, record, relErr, report, rng, roundTo } from './helpers.js';
