@@ -80,16 +80,8 @@ export function registerServe(program: Command): Command {
     });
     const host = o.host as string | undefined;
     const addr = await server.listen(o.port as number, host);
-    const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-    const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
-    logger.info(`Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
-    logger.info('Available routes: GET /health /ping /version /metrics /v1/models /playground; POST /v1/completions /v1/chat/completions /v1/embeddings /tokenize /detokenize');
-    if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
-    const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
-    const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
-    logger.info(`Playground: ${base}/playground`);
-    logger.info(`Application startup complete. Try:\n  curl ${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
-
+    // NOTE: before the startup lines below, so that a SIGTERM sent as soon as they
+    // appear already drains instead of killing the process.
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
@@ -112,6 +104,15 @@ export function registerServe(program: Command): Command {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+    const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    logger.info(`Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
+    logger.info('Available routes: GET /health /ping /version /metrics /v1/models /playground; POST /v1/completions /v1/chat/completions /v1/embeddings /tokenize /detokenize');
+    if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
+    const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
+    const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
+    logger.info(`Playground: ${base}/playground`);
+    logger.info(`Application startup complete. Try:\n  curl ${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
   });
   return cmd;
 }

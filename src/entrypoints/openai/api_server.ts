@@ -70,6 +70,8 @@ export class ApiServer {
   private readonly maxBodyBytes: number;
   private readonly routes: Record<string, Partial<Record<string, Handler>>>;
   private draining = false;
+  /** Requests past the drain check whose handler has not returned yet. */
+  private inFlight = 0;
   private readonly turns = new TurnQueue();
 
   constructor(
@@ -220,7 +222,12 @@ export class ApiServer {
       if (this.draining && req.method === 'POST' && path !== '/ping') {
         throw new EngineOverloadedError('The server is shutting down and accepts no new requests');
       }
-      await handler({ req, res, signal: ac.signal });
+      this.inFlight++;
+      try {
+        await handler({ req, res, signal: ac.signal });
+      } finally {
+        this.inFlight--;
+      }
     } catch (e) {
       if (ac.signal.aborted || res.destroyed) return; // the client is gone: nobody to answer
       const info = sendError(res, e, (e as HttpError).status === 413 ? { connection: 'close' } : {});
@@ -229,18 +236,23 @@ export class ApiServer {
   }
 
   /**
-   * Graceful stop: refuses new work (503), lets the requests in flight finish for
-   * up to `timeoutMs`, then stops the engine and closes every connection.
+   * Graceful stop: refuses new work (503, /health too), lets the requests in
+   * flight finish and their answers go out for up to `timeoutMs`, then stops
+   * listening, stops the engine and closes every connection. NOTE: the listener
+   * stays open meanwhile, so that a new client (or a load balancer's health
+   * check) gets a 503 with Retry-After rather than a refused connection.
    */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.engine.stopAccepting();
-    if (this.server.listening) this.server.close();
     this.server.closeIdleConnections();
     const deadline = Date.now() + timeoutMs;
-    while (this.engine.numUnfinishedRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((this.engine.numUnfinishedRequests > 0 || this.inFlight > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const left = this.engine.numUnfinishedRequests;
     if (left > 0) this.logger.warn(`drain timed out after ${timeoutMs} ms; aborting ${left} requests`);
+    if (this.server.listening) this.server.close();
     await this.engine.shutdown();
     this.server.closeAllConnections();
   }
