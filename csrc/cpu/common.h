@@ -27,11 +27,11 @@ inline T* ptr(uint64_t addr) {
 }
 
 // ---- thread pool ------------------------------------------------------------
-// NOTE: an op is cut into independent chunks that the caller and the pool's
-// workers claim in order from a shared counter. A worker joins an op only while the
-// caller still has chunks to hand out, so a worker that the OS has not scheduled
-// (2 vCPUs shared with Node's own threads) costs nothing: the caller does its
-// chunks. Chunk boundaries never depend on the thread count, and no chunk reduces
+// NOTE: an op is cut into independent chunks; each thread first claims, in order,
+// the chunks of its own contiguous range, then helps with the others'. A worker
+// joins an op only while the caller still has chunks to hand out, so a worker
+// that the OS has not scheduled (2 vCPUs shared with Node's own threads) costs
+// nothing: the caller does its chunks. Chunk boundaries never depend on the thread count, and no chunk reduces
 // into another, so results are bit-identical for any number of threads.
 using ChunkFn = void (*)(void* ctx, int64_t chunk);
 // Runs fn on chunks [0, n_chunks), on the caller alone when `work` (a rough count

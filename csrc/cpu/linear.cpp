@@ -5,7 +5,8 @@
 // many of these run side by side. So a row's result is the same bits whatever M,
 // the blocking or the threads (batch invariance); threads take chunks of N.
 //   Decode (M <= 64) is memory-bound: every weight row is streamed once (with a
-//   software prefetch ahead) and used for all M rows while it sits in L1.
+//   software prefetch ahead) and used for all M rows while it sits in L1; one row
+//   (batch-1 decode) has its own two-rows-at-a-time loop.
 //   Prefill (gemm.cpp) packs a panel of weight rows to f32 once, then sweeps all
 //   rows of x over it with outer-product tiles that keep the same lane order.
 #include <stdlib.h>
@@ -85,8 +86,47 @@ void widen(float* dst, const W* src, int64_t n) {
   if (i < n) vstore_n(dst + i, vloadw_n(src + i, int(n - i)), int(n - i));
 }
 
+// One row of x against weight rows [n0, n1), two rows at a time: the two rows lie
+// side by side in memory, so the pair reads one stream, prefetched linearly
+// kRowPrefetch bytes ahead (measured on one core: ~12% faster than 4-row tiles
+// with a per-row prefetch).
+constexpr int64_t kRowPrefetch = 8192;
+
+template <class W>
+void gemv_row(float* out, const float* x, const W* w, const float* bias, int64_t n0, int64_t n1, int64_t K) {
+  int64_t n = n0;
+  for (; n + 2 <= n1; n += 2) {
+    const W *w0 = w + n * K, *w1 = w0 + K;
+    const char* pf = reinterpret_cast<const char*>(w0) + kRowPrefetch;
+    vf a0 = vzero(), a1 = vzero();
+    int64_t k = 0;
+    for (; k + VL <= K; k += VL, pf += 2 * VL * sizeof(W)) {
+      for (int64_t b = 0; b < int64_t(2 * VL * sizeof(W)); b += 64) __builtin_prefetch(pf + b);
+      const vf xv = vload(x + k);
+      a0 = vfma(xv, vloadw(w0 + k), a0);
+      a1 = vfma(xv, vloadw(w1 + k), a1);
+    }
+    if (k < K) {
+      const int r = int(K - k);
+      const vf xv = vload_n(x + k, r);
+      a0 = vfma(xv, vloadw_n(w0 + k, r), a0);
+      a1 = vfma(xv, vloadw_n(w1 + k, r), a1);
+    }
+    out[n] = bias ? vhsum(a0) + bias[n] : vhsum(a0);
+    out[n + 1] = bias ? vhsum(a1) + bias[n + 1] : vhsum(a1);
+  }
+  if (n < n1) out[n] = bias ? dot(x, w + n * K, K) + bias[n] : dot(x, w + n * K, K);
+}
+
 template <class W>
 void gemv(float* out, const float* x, const W* w, const float* bias, int64_t M, int64_t N, int64_t K) {
+  if (M == 1) {
+    parallel_chunks((N + kChunkRows - 1) / kChunkRows, double(N) * K, [&](int64_t c) {
+      int64_t n0 = c * kChunkRows, n1 = n0 + kChunkRows < N ? n0 + kChunkRows : N;
+      gemv_row(out, x, w, bias, n0, n1, K);
+    });
+    return;
+  }
   // Software prefetch of the next 4-row tile: the hardware prefetchers alone leave
   // one core at about half its read bandwidth on this interleaved stream.
   const int64_t pf = 4 * K;

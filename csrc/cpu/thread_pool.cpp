@@ -8,12 +8,18 @@
 // all handed out and waits only for the workers that joined (both sides are
 // sequentially consistent, so either the caller sees the join or the worker sees
 // the close).
+//   Chunks are dealt in contiguous ranges, one per thread, each with its own claim
+// counter on its own cache line: a thread claims its own range's chunks in order
+// (one long memory stream, no contended atomic), then helps the other ranges from
+// their front. A thread never holds more than the one chunk it runs, so a worker
+// that never joins or is preempted costs at most one chunk's wait.
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -52,8 +58,11 @@ struct Pool {
   std::atomic<int> worker_sleepers{0};
   std::atomic<int> caller_sleeping{0};
   std::atomic<bool> stopping{false};
-  std::atomic<int64_t> next{0};
-  int64_t n_chunks = 0;
+  struct alignas(64) Range {
+    std::atomic<int64_t> next{0};
+    int64_t end = 0;
+  };
+  std::unique_ptr<Range[]> ranges{new Range[1]};
   ChunkFn fn = nullptr;
   void* ctx = nullptr;
   std::mutex dispatch;  // one op at a time, whichever JS thread calls
@@ -62,8 +71,11 @@ struct Pool {
     if (!threads.empty()) stop();
   }
 
-  void run_chunks() {
-    for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < n_chunks;) fn(ctx, c);
+  void run_chunks(int self) {
+    for (int k = 0; k < nthreads; k++) {
+      Range& r = ranges[(self + k) % nthreads];
+      for (int64_t c; (c = r.next.fetch_add(1, std::memory_order_relaxed)) < r.end;) fn(ctx, c);
+    }
   }
 
   // Spins until the generation moves past `seen` for at most spin_us, then sleeps.
@@ -82,21 +94,22 @@ struct Pool {
     return g;
   }
 
-  void worker() {
+  void worker(int self) {
     uint32_t seen = 0;
     for (;;) {
       seen = await_op(seen);
       if (stopping.load()) return;
       active.fetch_add(1);
-      if (open.load() == seen) run_chunks();
+      if (open.load() == seen) run_chunks(self);
       if (active.fetch_sub(1) == 1 && caller_sleeping.load()) futex_wake(&active);
     }
   }
 
   void start(int n) {
     nthreads = n;
+    ranges.reset(new Range[n]);
     stopping.store(false);
-    for (int t = 1; t < n; t++) threads.emplace_back(&Pool::worker, this);
+    for (int t = 1; t < n; t++) threads.emplace_back(&Pool::worker, this, t);
   }
 
   void stop() {
@@ -112,14 +125,16 @@ struct Pool {
     std::lock_guard<std::mutex> lock(dispatch);
     fn = f;
     ctx = c;
-    n_chunks = n;
-    next.store(0);
+    for (int t = 0; t < nthreads; t++) {
+      ranges[t].next.store(n * t / nthreads, std::memory_order_relaxed);
+      ranges[t].end = n * (t + 1) / nthreads;
+    }
     uint32_t g = generation.load() + 1;
     if (g == 0) g = 1;  // 0 means "closed"
     open.store(g);
     generation.store(g);
     if (worker_sleepers.load() > 0) futex_wake(&generation);
-    run_chunks();
+    run_chunks(0);
     open.store(0);
     for (int i = 0;; i++) {
       uint32_t a = active.load();

@@ -1,0 +1,201 @@
+// CPU rope, reshape_and_cache and paged attention against plain TypeScript references.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { DType, assertClose, cpu, f32, i32, randn, rng, sameBitsOneAndTwoThreads } from './helpers.js';
+import type { NativeOps } from '../../src/native/index.js';
+import { Tensor as T } from '../../src/native/index.js';
+
+const ops = cpu(2);
+
+function cosSinCache(maxPos: number, rot: number, base = 10000): Float32Array {
+  const c = new Float32Array(maxPos * rot);
+  for (let p = 0; p < maxPos; p++)
+    for (let i = 0; i < rot / 2; i++) {
+      const a = p / base ** ((2 * i) / rot);
+      c[p * rot + i] = Math.cos(a);
+      c[p * rot + rot / 2 + i] = Math.sin(a);
+    }
+  return c;
+}
+
+function refRope(x: Float32Array, rows: number, stride: number, heads: number, D: number, rot: number, pos: number[], cache: Float32Array, neox: boolean) {
+  const out = Float64Array.from(x);
+  const half = rot / 2;
+  for (let t = 0; t < rows; t++)
+    for (let h = 0; h < heads; h++) {
+      const base = t * stride + h * D;
+      for (let i = 0; i < half; i++) {
+        const [a, b] = neox ? [base + i, base + i + half] : [base + 2 * i, base + 2 * i + 1];
+        const c = cache[pos[t] * rot + i];
+        const s = cache[pos[t] * rot + half + i];
+        out[a] = x[a] * c - x[b] * s;
+        out[b] = x[b] * c + x[a] * s;
+      }
+    }
+  return out;
+}
+
+test('rope: neox and gptj pairing, rotary_dim < head_dim, strided rows', () => {
+  const r = rng(20);
+  const [tokens, heads, kvHeads] = [5, 3, 1];
+  for (const [D, rot] of [
+    [40, 40],
+    [64, 32],
+    [32, 8],
+  ])
+    for (const neox of [true, false]) {
+      const qStride = heads * D + 2 * kvHeads * D; // q read in place from a fused qkv row
+      const kStride = qStride;
+      const qkv = randn(r, tokens * qStride);
+      const pos = [0, 7, 3, 99, 42];
+      const cache = cosSinCache(128, rot);
+      const buf = f32(ops, qkv);
+      const kAddr = buf.addr + heads * D * 4;
+      const rc = ops.rope(buf.addr, kAddr, i32(ops, pos).addr, f32(ops, cache).addr, tokens, heads, kvHeads, D, rot, qStride, kStride, neox ? 1 : 0, DType.F32);
+      assert.equal(rc, 0, ops.lastError());
+      let want = refRope(qkv, tokens, qStride, heads, D, rot, pos, cache, neox);
+      const kPart = refRope(qkv.subarray(heads * D), tokens, kStride, kvHeads, D, rot, pos, cache, neox);
+      want = Float64Array.from(want, (v, i) => (i >= heads * D && (i - heads * D) % qStride < kvHeads * D ? kPart[i - heads * D] : v));
+      assertClose(buf.toF32(), want, `rope D=${D} rot=${rot} neox=${neox}`);
+    }
+});
+
+interface Layout {
+  numBlocks: number;
+  blockSize: number;
+  kvHeads: number;
+  D: number;
+}
+
+/** Random distinct block ids per sequence (non-contiguous), as a padded table. */
+function blockTables(r: () => number, lens: number[], L: Layout, maxBlocks: number): Int32Array {
+  const ids = Array.from({ length: L.numBlocks }, (_, i) => i);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  const table = new Int32Array(lens.length * maxBlocks).fill(-1);
+  let next = 0;
+  lens.forEach((len, s) => {
+    for (let b = 0; b < Math.ceil(len / L.blockSize); b++) table[s * maxBlocks + b] = ids[next++];
+  });
+  return table;
+}
+
+interface Case {
+  heads: number;
+  L: Layout;
+  seqLens: number[];
+  qLens: number[];
+  window: number;
+  softCap: number;
+}
+
+/**
+ * Runs reshape_and_cache for every cached token, then attention; returns out and
+ * the reference. Sequence s draws its keys, values and per-position queries from
+ * rng(seed + s), so its data does not depend on the other sequences or on qLens;
+ * the block tables come from rng(seed + 1000 + number of sequences).
+ */
+function runAttention(o: NativeOps, c: Case, seed: number) {
+  const { heads, L, seqLens, qLens } = c;
+  const maxBlocks = Math.max(...seqLens.map((n) => Math.ceil(n / L.blockSize))) + 1;
+  const table = blockTables(rng(seed + 1000 + seqLens.length), seqLens, L, maxBlocks);
+  const width = L.kvHeads * L.D;
+  const qStride = heads * L.D + 5;
+  const rs = seqLens.map((_, s) => rng(seed + s));
+  const rowsK = seqLens.map((n, s) => randn(rs[s], n * width));
+  const rowsV = seqLens.map((n, s) => randn(rs[s], n * width));
+  const rowsQ = seqLens.map((n, s) => randn(rs[s], n * qStride));
+  // every position of every sequence, with a padding row (slot -1) after each sequence
+  const slots: number[] = [];
+  const kAll: number[] = [];
+  const vAll: number[] = [];
+  const kvStride = width + 3;
+  seqLens.forEach((n, s) => {
+    for (let p = 0; p <= n; p++) {
+      slots.push(p < n ? table[s * maxBlocks + Math.floor(p / L.blockSize)] * L.blockSize + (p % L.blockSize) : -1);
+      for (let i = 0; i < kvStride; i++) {
+        kAll.push(p < n && i < width ? rowsK[s][p * width + i] : 99);
+        vAll.push(p < n && i < width ? rowsV[s][p * width + i] : -99);
+      }
+    }
+  });
+  const cacheShape = [L.numBlocks, L.blockSize, L.kvHeads, L.D];
+  const kCache = T.zeros(o, cacheShape, DType.F32);
+  const vCache = T.zeros(o, cacheShape, DType.F32);
+  const rc = o.reshapeAndCache(f32(o, Float32Array.from(kAll)).addr, f32(o, Float32Array.from(vAll)).addr, kCache.addr, vCache.addr, i32(o, slots).addr, slots.length, L.kvHeads, L.D, kvStride, kvStride, DType.F32);
+  assert.equal(rc, 0, o.lastError());
+
+  const numTokens = qLens.reduce((a, b) => a + b, 0);
+  const q = new Float32Array(numTokens * qStride);
+  const qsl = [0];
+  seqLens.forEach((n, s) => {
+    q.set(rowsQ[s].subarray((n - qLens[s]) * qStride, n * qStride), qsl[s] * qStride);
+    qsl.push(qsl[s] + qLens[s]);
+  });
+  const out = T.empty(o, [numTokens, heads * L.D], DType.F32);
+  const scale = 1 / Math.sqrt(L.D);
+  const rc2 = o.attention(out.addr, f32(o, q).addr, kCache.addr, vCache.addr, i32(o, qsl).addr, i32(o, seqLens).addr, i32(o, table).addr, seqLens.length, numTokens, Math.max(...qLens), Math.max(...seqLens), heads, L.kvHeads, L.D, L.blockSize, maxBlocks, qStride, scale, c.window, c.softCap, DType.F32);
+  assert.equal(rc2, 0, o.lastError());
+
+  // reference: straight from the per-sequence key/value rows, in f64
+  const want = new Float64Array(numTokens * heads * L.D);
+  const group = heads / L.kvHeads;
+  seqLens.forEach((n, s) => {
+    for (let j = 0; j < qLens[s]; j++) {
+      const tok = qsl[s] + j;
+      const pos = n - qLens[s] + j;
+      const lo = c.window > 0 ? Math.max(0, pos - c.window + 1) : 0;
+      for (let h = 0; h < heads; h++) {
+        const kvh = Math.floor(h / group);
+        const scores: number[] = [];
+        for (let p = lo; p <= pos; p++) {
+          let sc = 0;
+          for (let d = 0; d < L.D; d++) sc += q[tok * qStride + h * L.D + d] * rowsK[s][p * width + kvh * L.D + d];
+          sc *= scale;
+          if (c.softCap > 0) sc = c.softCap * Math.tanh(sc / c.softCap);
+          scores.push(sc);
+        }
+        const m = Math.max(...scores);
+        const e = scores.map((x) => Math.exp(x - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        for (let d = 0; d < L.D; d++) {
+          let acc = 0;
+          for (let p = lo; p <= pos; p++) acc += (e[p - lo] / z) * rowsV[s][p * width + kvh * L.D + d];
+          want[(tok * heads + h) * L.D + d] = acc;
+        }
+      }
+    }
+  });
+  return { out, want, kCache, vCache, table, rowsK, rowsV, maxBlocks };
+}
+
+
+test('h7: long contexts (several segments): decode = prefill bits, vs reference', () => {
+  const cases: [string, Case][] = [
+    ['GQA 3:1 D=64', { heads: 6, L: { numBlocks: 80, blockSize: 16, kvHeads: 2, D: 64 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+    ['nowin D=40 bs5', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+    ['win bs16 D=40', { heads: 4, L: { numBlocks: 120, blockSize: 16, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 150, softCap: 0 }],
+    ['win only seq2', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [140], qLens: [1], window: 150, softCap: 0 }],
+    ['window 150 D=40', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 150, softCap: 0 }],
+    ['MHA D=264 softcap', { heads: 2, L: { numBlocks: 80, blockSize: 16, kvHeads: 2, D: 264 }, seqLens: [300, 260, 129], qLens: [1, 40, 1], window: 0, softCap: 5 }],
+    ['MQA 10 heads D=24', { heads: 10, L: { numBlocks: 120, blockSize: 7, kvHeads: 1, D: 24 }, seqLens: [257, 256, 128], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+  ];
+  cases.forEach(([name, c], i) => {
+    const { out, want } = runAttention(ops, c, 70 + i);
+    try { assertClose(out.toF32(), want, `attention ${name}`); console.log('ok', name); } catch (e) { console.log('FAIL', name, String(e).slice(0, 200)); }
+  });
+  for (const [name, c] of cases) {
+    const n = c.seqLens[0];
+    const w = c.heads * c.L.D;
+    const whole = runAttention(ops, { ...c, seqLens: [n], qLens: [n] }, 90).out.toF32();
+    const chunk = runAttention(ops, { ...c, seqLens: [n], qLens: [37] }, 90).out.toF32();
+    const decode = runAttention(ops, { ...c, seqLens: [n], qLens: [1] }, 90).out.toF32();
+    assert.deepEqual(decode, whole.subarray((n - 1) * w), `${name}: decode row vs whole prompt`);
+    assert.deepEqual(chunk, whole.subarray((n - 37) * w), `${name}: chunk vs whole prompt`);
+    const d1 = sameBitsOneAndTwoThreads((o) => runAttention(o, { ...c, seqLens: [n, 200], qLens: [1, 1] }, 91).out.toF32(), name);
+    cpu(2);
+  }
+});
