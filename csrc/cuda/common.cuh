@@ -84,6 +84,19 @@ __device__ __forceinline__ void store8(T* p, const float (&f)[8]) {
   }
 }
 
+// V = 8: a 16-byte vector access; V = 1: one element (unaligned or odd widths).
+template <typename T, int V>
+__device__ __forceinline__ void load_v(const T* p, float (&f)[V]) {
+  if constexpr (V == 8) load8(p, f);
+  else f[0] = to_f32(p[0]);
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void store_v(T* p, const float (&f)[V]) {
+  if constexpr (V == 8) store8(p, f);
+  else p[0] = from_f32<T>(f[0]);
+}
+
 inline bool aligned_to(uint64_t addr, uint64_t bytes) { return addr % bytes == 0; }
 
 template <typename T> struct Tag { using type = T; };

@@ -7,18 +7,6 @@ using namespace vt;
 
 namespace {
 
-template <typename T, int V>
-__device__ __forceinline__ void load_v(const T* p, float (&f)[V]) {
-  if constexpr (V == 8) load8(p, f);
-  else f[0] = to_f32(p[0]);
-}
-
-template <typename T, int V>
-__device__ __forceinline__ void store_v(T* p, const float (&f)[V]) {
-  if constexpr (V == 8) store8(p, f);
-  else p[0] = from_f32<T>(f[0]);
-}
-
 // out[t, :] = src[rows[t], :] * scale; rows outside [0, num_rows) give zeros.
 //   grid: one block per output row
 template <typename S, typename D, int V>

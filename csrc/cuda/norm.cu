@@ -6,18 +6,6 @@ using namespace vt;
 
 namespace {
 
-template <typename T, int V>
-__device__ __forceinline__ void load_v(const T* p, float (&f)[V]) {
-  if constexpr (V == 8) load8(p, f);
-  else f[0] = to_f32(p[0]);
-}
-
-template <typename T, int V>
-__device__ __forceinline__ void store_v(T* p, const float (&f)[V]) {
-  if constexpr (V == 8) store8(p, f);
-  else p[0] = from_f32<T>(f[0]);
-}
-
 // Pass 1 of both norms: r = x (+ residual, rounded to T and stored back). Returns
 // the row's values for this thread's column c in f.
 template <typename T, int V>
