@@ -16,9 +16,6 @@ using namespace vt;
 
 namespace vt {
 int convert_on_stream(void* dst, int dst_dtype, const void* src, int src_dtype, uint64_t n);
-// gemv.cu: small-M (decode) linear that streams W at memory bandwidth.
-bool gemv_applies(uint64_t out, uint64_t x, uint64_t weight, int64_t M, int64_t K, int wdt, int act);
-int gemv(uint64_t out, uint64_t x, uint64_t weight, uint64_t bias, int64_t M, int64_t N, int64_t K, int act);
 }
 
 namespace {
@@ -192,7 +189,6 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
   if (act != VT_F32 && act != VT_F16 && act != VT_BF16) return set_error("vt_linear: unsupported activation dtype %d", act);
   if (wdt != VT_F32 && wdt != VT_F16 && wdt != VT_BF16) return set_error("vt_linear: unsupported weight dtype %d", wdt);
   if (K <= 0) return set_error("vt_linear: K = %lld; the input width must be positive", (long long)K);
-  if (gemv_applies(out, x, weight, M, K, wdt, act)) return gemv(out, x, weight, bias, M, N, K, act);
   if (!g.lt.ok) return gemm_fallback(out, x, weight, bias, M, N, K, wdt, act);
   if (wdt != act) {
     if (converted_copy(weight, wdt, act, (uint64_t)N * K, &weight) != 0) return 1;

@@ -127,7 +127,7 @@ test('rms_norm (fused residual, Gemma offset, in place) and layer_norm', { skip 
   assert.deepEqual(mine, []);
 });
 
-test('linear (cuBLASLt, small-M GEMV, bias epilogue, weight conversion)', { skip }, () => {
+test('linear (cuBLASLt, small M, bias epilogue, weight conversion)', { skip }, () => {
   const l = openLibs();
   const next = rng(3);
   const mine: string[] = [];
@@ -139,7 +139,7 @@ test('linear (cuBLASLt, small-M GEMV, bias epilogue, weight conversion)', { skip
         [64, 256, 512, true],
         [5, 1000, 64, false],
         [300, 96, 33, true],
-        // M <= 2 with K % 8 == 0 and w = act (f16/bf16) take the GEMV kernel: odd N, vector tails, long rows.
+        // Small M (decode batches) with K % 8 == 0 and w = act: odd N, vector tails, long rows.
         [8, 300, 1024, true],
         [2, 130, 520, false],
         [1, 1001, 4104, false],
