@@ -240,3 +240,30 @@ test('attention and rope errors name the problem', () => {
   assert.notEqual(ops.rope(a, a, a, a, 1, 1, 1, 8, 9, 8, 8, 1, DType.F32), 0);
   assert.match(ops.lastError(), /rotary_dim 9/);
 });
+
+test('attention: long contexts (several segments): decode = prefill bits, vs reference', () => {
+  const cases: [string, Case][] = [
+    ['GQA 3:1 D=64', { heads: 6, L: { numBlocks: 80, blockSize: 16, kvHeads: 2, D: 64 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+    ['nowin D=40 bs5', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+    ['win bs16 D=40', { heads: 4, L: { numBlocks: 120, blockSize: 16, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 150, softCap: 0 }],
+    ['win only seq2', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [140], qLens: [1], window: 150, softCap: 0 }],
+    ['window 150 D=40', { heads: 4, L: { numBlocks: 200, blockSize: 5, kvHeads: 2, D: 40 }, seqLens: [300, 270, 140], qLens: [1, 40, 1], window: 150, softCap: 0 }],
+    ['MHA D=264 softcap', { heads: 2, L: { numBlocks: 80, blockSize: 16, kvHeads: 2, D: 264 }, seqLens: [300, 260, 129], qLens: [1, 40, 1], window: 0, softCap: 5 }],
+    ['MQA 10 heads D=24', { heads: 10, L: { numBlocks: 120, blockSize: 7, kvHeads: 1, D: 24 }, seqLens: [257, 256, 128], qLens: [1, 40, 1], window: 0, softCap: 0 }],
+  ];
+  cases.forEach(([name, c], i) => {
+    const { out, want } = runAttention(ops, c, 70 + i);
+    try { assertClose(out.toF32(), want, `attention ${name}`); console.log('ok', name); } catch (e) { console.log('FAIL', name, String(e).slice(0, 200)); }
+  });
+  for (const [name, c] of cases) {
+    const n = c.seqLens[0];
+    const w = c.heads * c.L.D;
+    const whole = runAttention(ops, { ...c, seqLens: [n], qLens: [n] }, 90).out.toF32();
+    const chunk = runAttention(ops, { ...c, seqLens: [n], qLens: [37] }, 90).out.toF32();
+    const decode = runAttention(ops, { ...c, seqLens: [n], qLens: [1] }, 90).out.toF32();
+    assert.deepEqual(decode, whole.subarray((n - 1) * w), `${name}: decode row vs whole prompt`);
+    assert.deepEqual(chunk, whole.subarray((n - 37) * w), `${name}: chunk vs whole prompt`);
+    const d1 = sameBitsOneAndTwoThreads((o) => runAttention(o, { ...c, seqLens: [n, 200], qLens: [1, 1] }, 91).out.toF32(), name);
+    cpu(2);
+  }
+});
