@@ -34,6 +34,23 @@ function writeResult(path: string | undefined, result: Record<string, unknown>):
   if (path) writeFileSync(path, JSON.stringify(result, null, 2) + '\n');
 }
 
+/**
+ * Runs a benchmark body over an engine built from the command's flags, with `num`
+ * random prompts of --input-len tokens and sampling params generating exactly
+ * --output-len tokens (ignore_eos), as vLLM's benchmarks do.
+ */
+async function withBenchEngine(model: string, o: Record<string, unknown>, num: number,
+  fn: (llm: LLM, prompts: { promptTokenIds: number[] }[], params: SamplingParams) => Promise<void>): Promise<void> {
+  const llm = await LLM.create({ ...engineArgsFromFlags(model, o), useTqdm: false });
+  try {
+    const prompts = randomPrompts(num, o.inputLen as number, llm.engine.modelConfig.vocabSize, 0);
+    const params = SamplingParams.create({ temperature: 1, topP: 1, ignoreEos: true, maxTokens: o.outputLen as number });
+    await fn(llm, prompts, params);
+  } finally {
+    llm.close();
+  }
+}
+
 export function registerBench(program: Command): Command {
   const bench = program.command('bench').description('benchmarks with vLLM definitions');
 
@@ -47,11 +64,8 @@ export function registerBench(program: Command): Command {
     .option('--num-iters-warmup <n>', 'warm-up iterations', parseIntFlag, 3)
     .option('--num-iters <n>', 'measured iterations', parseIntFlag, 10)
     .option('--output-json <path>', 'write the result as JSON');
-  addEngineFlags(latency).action(async (model: string, o: Record<string, unknown>) => {
-    const llm = await LLM.create({ ...engineArgsFromFlags(model, o), useTqdm: false });
-    try {
-      const prompts = randomPrompts(o.batchSize as number, o.inputLen as number, llm.engine.modelConfig.vocabSize, 0);
-      const params = SamplingParams.create({ temperature: 1, topP: 1, ignoreEos: true, maxTokens: o.outputLen as number });
+  addEngineFlags(latency).action((model: string, o: Record<string, unknown>) =>
+    withBenchEngine(model, o, o.batchSize as number, async (llm, prompts, params) => {
       const ttfts: number[] = [];
       const tpots: number[] = [];
       const run = async (record: boolean) => {
@@ -89,10 +103,8 @@ export function registerBench(program: Command): Command {
         avg_ttft: ttft, avg_tpot: tpot,
         input_len: o.inputLen, output_len: o.outputLen, batch_size: o.batchSize,
       });
-    } finally {
-      llm.close();
-    }
-  });
+    }),
+  );
 
   const throughput = bench
     .command('throughput')
@@ -102,12 +114,9 @@ export function registerBench(program: Command): Command {
     .option('--output-len <n>', 'generated tokens', parseIntFlag, 128)
     .option('--num-prompts <n>', 'prompts', parseIntFlag, 100)
     .option('--output-json <path>', 'write the result as JSON');
-  addEngineFlags(throughput).action(async (model: string, o: Record<string, unknown>) => {
-    const llm = await LLM.create({ ...engineArgsFromFlags(model, o), useTqdm: false });
-    try {
-      const n = o.numPrompts as number;
-      const prompts = randomPrompts(n, o.inputLen as number, llm.engine.modelConfig.vocabSize, 0);
-      const params = SamplingParams.create({ temperature: 1, topP: 1, ignoreEos: true, maxTokens: o.outputLen as number });
+  addEngineFlags(throughput).action((model: string, o: Record<string, unknown>) =>
+    withBenchEngine(model, o, o.numPrompts as number, async (llm, prompts, params) => {
+      const n = prompts.length;
       const t0 = performance.now();
       const outs = await llm.generate(prompts, params, { useTqdm: false });
       const secs = (performance.now() - t0) / 1000;
@@ -125,9 +134,7 @@ export function registerBench(program: Command): Command {
         tokens_per_second: (promptToks + outToks) / secs, output_tokens_per_second: outToks / secs,
         input_len: o.inputLen, output_len: o.outputLen,
       });
-    } finally {
-      llm.close();
-    }
-  });
+    }),
+  );
   return bench;
 }
