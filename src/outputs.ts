@@ -1,5 +1,5 @@
 // What the engine hands to users: vLLM's RequestOutput and CompletionOutput.
-import type { FinishReason } from './engine/types.js';
+import type { FinishReason } from './core/types.js';
 
 /** One candidate token at one position. */
 export interface Logprob {

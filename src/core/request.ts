@@ -1,8 +1,7 @@
 // The engine core's view of one request (vLLM's v1/request.py): its tokens,
 // how many of them have KV in the cache, its status and why it finished.
 import type { PoolingParams } from '../pooling_params.js';
-import type { EngineCoreRequest, FinishReason } from '../engine/types.js';
-import type { PositionLogprobs } from './sched/output.js';
+import type { EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
 import { SamplingParams } from '../sampling_params.js';
 import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
 

@@ -16,7 +16,7 @@ import { OutputProcessor } from './output_processor.js';
 import { fanOut, ParentRequest } from './parallel_sampling.js';
 import { Processor, type PromptType } from './processor.js';
 import { RequestStream } from './request_stream.js';
-import type { EngineCoreOutputs, FinishReason, SchedulerStats } from './types.js';
+import type { EngineCoreOutputs, FinishReason, SchedulerStats } from '../core/types.js';
 
 export interface GenerateOptions {
   /** Aborting it aborts the request in the engine; the iterator then throws the signal's reason. */

@@ -9,8 +9,8 @@ import { initLogger } from '../logger.js';
 import { SamplingParams } from '../sampling_params.js';
 import { HostSampler } from '../worker/host_sampler.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
-import { StepTimer, stepTimer } from './step_timer.js';
-import type { EngineCoreOutputs, EngineCoreRequest } from './types.js';
+import { StepTimer, stepTimer } from '../metrics/step_timer.js';
+import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
 
 const logger = initLogger('core');
 
@@ -38,7 +38,7 @@ export class EngineCore {
     const mc = modelConfig ?? loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
     const schedulerConfig = makeSchedulerConfig(args, mc);
     const t0 = performance.now();
-    const worker = Worker.create(args, mc, new HostSampler(args.seed ?? ENGINE_ARGS_DEFAULTS.seed), schedulerConfig.maxNumSeqs);
+    const worker = Worker.create(args, mc, new HostSampler(args.seed ?? ENGINE_ARGS_DEFAULTS.seed), schedulerConfig.maxNumSeqs, stepTimer);
     const info = worker.info;
     const cacheConfig: CacheConfig = {
       blockSize: info.blockSize,

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { EngineArgs } from '../config/engine_args.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { EngineDeadError } from '../errors.js';
-import type { EngineCoreOutputs, EngineCoreRequest } from './types.js';
+import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
 
 /** Main thread -> worker. */
 export type ToCoreMessage =

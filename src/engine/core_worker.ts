@@ -7,7 +7,7 @@ import type { EngineArgs } from '../config/engine_args.js';
 import { SamplingParams } from '../sampling_params.js';
 import { EngineCore } from './core.js';
 import type { FromCoreMessage, ToCoreMessage } from './core_client.js';
-import type { EngineCoreOutputs } from './types.js';
+import type { EngineCoreOutputs } from '../core/types.js';
 
 const port = parentPort!;
 const inbox: ToCoreMessage[] = [];

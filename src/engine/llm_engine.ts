@@ -9,7 +9,7 @@ import type { SamplingParams } from '../sampling_params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { EngineCore } from './core.js';
 import { OutputProcessor } from './output_processor.js';
-import { stepTimer } from './step_timer.js';
+import { stepTimer } from '../metrics/step_timer.js';
 import { fanOut, ParentRequest } from './parallel_sampling.js';
 import { type ProcessOptions, Processor, type PromptType } from './processor.js';
 

@@ -1,13 +1,12 @@
 // OutputProcessor: EngineCoreOutputs -> RequestOutputs. Detokenizes incrementally,
 // applies stop strings (the core is then told to abort those requests), turns
 // logprobs into vLLM's {tokenId: Logprob} maps and fans n > 1 children back in.
-import type { PositionLogprobs } from '../core/sched/output.js';
 import type { CompletionOutput, Logprob, PromptLogprobs, RequestOutput, SampleLogprobs } from '../outputs.js';
 import type { SamplingParams } from '../sampling_params.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { ParentRequest } from './parallel_sampling.js';
-import type { EngineCoreOutput, EngineCoreRequest, FinishReason } from './types.js';
+import type { EngineCoreOutput, EngineCoreRequest, FinishReason, PositionLogprobs } from '../core/types.js';
 
 interface RequestState {
   requestId: string;

@@ -2,7 +2,7 @@
 // completion; the prefix cache shares their prompt blocks) and fans back in here.
 import { SamplingParams } from '../sampling_params.js';
 import type { CompletionOutput } from '../outputs.js';
-import type { EngineCoreRequest } from './types.js';
+import type { EngineCoreRequest } from '../core/types.js';
 
 export function childRequestId(parentId: string, index: number): string {
   return `${index}_${parentId}`;

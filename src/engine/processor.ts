@@ -6,7 +6,7 @@ import { InvalidRequestError } from '../errors.js';
 import { SamplingParams, type SamplingParamsInit } from '../sampling_params.js';
 import { defaultSamplingParamsFromGenerationConfig } from '../sampling_params_defaults.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import type { EngineCoreRequest } from './types.js';
+import type { EngineCoreRequest } from '../core/types.js';
 
 export type PromptType = string | { prompt: string } | { promptTokenIds: number[]; prompt?: string };
 

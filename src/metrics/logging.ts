@@ -1,7 +1,7 @@
 // vLLM's LoggingStatLogger: one line every `intervalS` seconds while the engine is
 // busy — prompt and generation throughput, running / waiting requests, KV cache
 // usage and prefix cache hit rate.
-import type { SchedulerStats } from '../engine/types.js';
+import type { SchedulerStats } from '../core/types.js';
 import type { IterationStats, StatLogger } from './stats.js';
 
 export class LoggingStatLogger implements StatLogger {

@@ -1,7 +1,7 @@
 // Prometheus metrics with vLLM's names (vllm/v1/metrics/loggers.py), in their own
 // prom-client Registry, labelled with model_name. Fed once per engine step.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { FinishReason, SchedulerStats } from '../engine/types.js';
+import type { FinishReason, SchedulerStats } from '../core/types.js';
 import type { IterationStats, StatLogger } from './stats.js';
 
 const TTFT_BUCKETS = [

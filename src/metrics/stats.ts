@@ -1,6 +1,6 @@
 // Per-step statistics computed on the main thread from EngineCoreOutputs (vLLM's
 // IterationStats and FinishedRequestStats), handed to the stat loggers.
-import type { FinishReason, SchedulerStats } from '../engine/types.js';
+import type { FinishReason, SchedulerStats } from '../core/types.js';
 
 export interface FinishedRequestStats {
   finishReason: FinishReason;

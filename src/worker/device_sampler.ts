@@ -2,7 +2,7 @@
 // the sampled ids (and requested logprobs) cross to the host. Requests that use a
 // rare feature (penalties, logit bias, allowed ids, min tokens) are sampled on the
 // host from their own rows.
-import type { PositionLogprobs } from '../core/sched/output.js';
+import type { PositionLogprobs } from '../core/types.js';
 import { generatorFor, SamplingGenerator } from '../model_executor/layers/sampler.js';
 import { hasPenalties } from '../model_executor/layers/sampling/logits_processors.js';
 import { check, DType, type NativeOps, type Tensor, type Workspace } from '../native/index.js';

@@ -1,6 +1,6 @@
 // The host sampler behind the model runner: adapts the runner's request states to
 // the Sampler (one generator per seeded request, rebuilt from its draw count).
-import type { PositionLogprobs } from '../core/sched/output.js';
+import type { PositionLogprobs } from '../core/types.js';
 import { computePromptLogprobs, generatorFor, Sampler, type SamplingState } from '../model_executor/layers/sampler.js';
 import type { CachedRequestState } from './input_batch.js';
 import type { StepSampler } from './step_sampler.js';

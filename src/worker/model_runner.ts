@@ -1,16 +1,25 @@
 // ModelRunner: turns a SchedulerOutput into one forward pass over the batch
 // (mixed prefill chunks and decodes), then samples on the host.
-import type { ModelRunnerOutput, PositionLogprobs, SchedulerOutput } from '../core/sched/output.js';
+import type { ModelRunnerOutput, SchedulerOutput } from '../core/sched/output.js';
+import type { PositionLogprobs } from '../core/types.js';
 import type { AttentionBackend, AttentionMetadata } from '../attention/backends/backend.js';
 import { check, DType, Tensor, type NativeOps, type Workspace } from '../native/index.js';
 import type { ForwardContext, LayerKVCache } from '../model_executor/forward_context.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type BatchInputs, type CachedRequestState, prepareInputs, updateStates } from './input_batch.js';
-import { StepTimer, stepTimer } from '../engine/step_timer.js';
 import { finishPooling } from '../pooling_params.js';
 import type { CudaGraphRunner } from './cuda_graph.js';
 import type { DeviceSampler } from './device_sampler.js';
 import type { StepSampler } from './step_sampler.js';
+
+/** Marks where a step's time goes (metrics/step_timer.ts's StepTimer, handed down by the engine core). */
+export interface PhaseTimer {
+  readonly enabled: boolean;
+  /** Charges the time since the previous mark to `phase`. */
+  mark(phase: string): void;
+}
+
+const NO_TIMER: PhaseTimer = { enabled: false, mark: () => {} };
 
 export class ModelRunner {
   private readonly states = new Map<string, CachedRequestState>();
@@ -28,6 +37,7 @@ export class ModelRunner {
     readonly sampler: StepSampler,
     /** Samples on the device (CUDA); null: logits go to the host sampler. */
     readonly deviceSampler: DeviceSampler | null = null,
+    readonly timer: PhaseTimer = NO_TIMER,
   ) {}
 
   /** Decode steps replay captured CUDA graphs when set (see Worker). */
@@ -37,17 +47,18 @@ export class ModelRunner {
     updateStates(this.states, so);
     if (so.totalNumScheduledTokens === 0) return { reqIds: [], sampledTokenIds: [], logprobs: [], promptLogprobs: {} };
     const batch = prepareInputs(this.states, so, this.blockSize);
-    stepTimer.mark('prepare');
+    const timer = this.timer;
+    timer.mark('prepare');
     try {
       const { sampleLogits, promptLogits } = this.forward(batch);
-      stepTimer.mark('forward');
-      if (StepTimer.enabled) {
+      timer.mark('forward');
+      if (timer.enabled) {
         // Timing mode only: wait for the device so that enqueue and execution are told apart.
         this.ops.synchronize();
-        stepTimer.mark('device');
+        timer.mark('device');
       }
       const out = this.sample(batch, sampleLogits, promptLogits);
-      stepTimer.mark('sample');
+      timer.mark('sample');
       return out;
     } finally {
       this.ws.reset();

@@ -1,5 +1,5 @@
 // The sampling interface the model runner calls once per step (host f32 logits).
-import type { PositionLogprobs } from '../core/sched/output.js';
+import type { PositionLogprobs } from '../core/types.js';
 import type { CachedRequestState } from './input_batch.js';
 
 export interface StepSampler {

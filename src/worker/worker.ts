@@ -15,7 +15,7 @@ import type { SchedulerOutput } from '../core/sched/output.js';
 import { SamplingParams } from '../sampling_params.js';
 import { CudaGraphRunner } from './cuda_graph.js';
 import { DeviceSampler } from './device_sampler.js';
-import { ModelRunner } from './model_runner.js';
+import { ModelRunner, type PhaseTimer } from './model_runner.js';
 import type { StepSampler } from './step_sampler.js';
 
 /** 'auto' picks cuda when its library is built and a GPU answers. */
@@ -60,7 +60,8 @@ export class Worker {
     private readonly release: () => void,
   ) {}
 
-  static create(args: EngineArgs, config: ModelConfig, sampler: StepSampler, maxNumSeqs: number): Worker {
+  /** timer: where the runner marks its phases (the engine core's StepTimer); none by default. */
+  static create(args: EngineArgs, config: ModelConfig, sampler: StepSampler, maxNumSeqs: number, timer?: PhaseTimer): Worker {
     const device = resolveDevice(args.device ?? 'auto');
     const ops = loadNative(device);
     check(ops, ops.init(0, args.numThreads ?? 0), `init ${device}`);
@@ -81,7 +82,7 @@ export class Worker {
     const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
     const ws = new Workspace(ops, 1 << 22);
     const deviceSampler = device === 'cuda' && !ops.missing.has('sample') ? new DeviceSampler(ops, act, sampler, args.seed ?? 0) : null;
-    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler);
+    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler, timer);
     const allocKv = (numBlocks: number): LayerKVCache[] => {
       const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
       // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.

@@ -7,10 +7,10 @@
 // mismatch. The sampled token is a pure function of the token sequence, so
 // outputs do not depend on batching, chunking, caching or preemption.
 import assert from 'node:assert/strict';
-import type { ModelRunnerOutput, PositionLogprobs, SchedulerOutput } from '../../src/core/sched/output.js';
+import type { ModelRunnerOutput, SchedulerOutput } from '../../src/core/sched/output.js';
 import type { SamplingParams } from '../../src/sampling_params.js';
 import { Scheduler } from '../../src/core/sched/scheduler.js';
-import type { EngineCoreOutput, FinishReason } from '../../src/engine/types.js';
+import type { EngineCoreOutput, FinishReason, PositionLogprobs } from '../../src/core/types.js';
 
 export type SampleFn = (reqId: string, tokens: readonly number[]) => number;
 

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { Request, RequestStatus } from '../../src/core/request.js';
 import { getRequestBlockHasher, hashBlockTokens } from '../../src/core/kv_cache/block_hash.js';
 import { SamplingParams } from '../../src/sampling_params.js';
-import type { EngineCoreRequest } from '../../src/engine/types.js';
+import type { EngineCoreRequest } from '../../src/core/types.js';
 
 function ecr(prompt: number[], sp: Partial<SamplingParams> = {}, cacheSalt?: string): EngineCoreRequest {
   // As after postMessage: a plain object, not a SamplingParams instance.

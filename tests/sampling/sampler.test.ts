@@ -10,7 +10,7 @@ import {
 import { expNonPositive } from '../../src/model_executor/layers/sampling/fast_exp.js';
 import { applyPenalties } from '../../src/model_executor/layers/sampling/logits_processors.js';
 import { SamplingParams, type SamplingParamsInput } from '../../src/sampling_params.js';
-import type { PositionLogprobs } from '../../src/core/sched/output.js';
+import type { PositionLogprobs } from '../../src/core/types.js';
 import { logSoftmax, normals, rng } from './reference.js';
 
 function state(init: SamplingParamsInput, extra: Partial<SamplingState> = {}): SamplingState {

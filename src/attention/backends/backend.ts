@@ -1,7 +1,7 @@
 // The attention backend seam: what the runner hands to attention layers each step,
 // and the interface a backend (cpu, cuda) implements over the native ops.
-import type { Tensor } from '../../native/index.js';
-import type { ForwardContext, LayerKVCache } from '../../model_executor/forward_context.js';
+// The attention layer owns these records; model_executor/forward_context.ts builds on them.
+import type { DType, NativeOps, Tensor, Workspace } from '../../native/index.js';
 
 /** Device tensors describing one step's batch (vLLM's FlashAttentionMetadata, trimmed). */
 export interface AttentionMetadata {
@@ -19,6 +19,22 @@ export interface AttentionMetadata {
   maxQueryLen: number;
   maxSeqLen: number;
   blockSize: number;
+}
+
+/** One layer's paged KV cache: two [numBlocks, blockSize, numKvHeads, headDim] tensors. */
+export interface LayerKVCache {
+  key: Tensor;
+  value: Tensor;
+}
+
+/** What a backend reads of the step's state (the model's ForwardContext extends it). */
+export interface AttentionContext {
+  ops: NativeOps;
+  /** Activation dtype (F32 on the CPU, BF16/F16 on CUDA). */
+  act: DType;
+  /** Scratch memory for this step's intermediates. */
+  ws: Workspace;
+  attnMetadata: AttentionMetadata;
 }
 
 export interface AttentionLayerSpec {
@@ -54,5 +70,5 @@ export interface AttentionBackend {
    * q: numTokens rows of numHeads * headDim; k, v: numTokens rows of numKvHeads * headDim (q and k already roped)
    * returns [numTokens, numHeads * headDim]
    */
-  forward(ctx: ForwardContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor;
+  forward(ctx: AttentionContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor;
 }

@@ -4,13 +4,12 @@
 // the CUDA library picks its decode or prefill kernel from maxQueryLen.
 import { check } from '../../native/index.js';
 import type { Tensor } from '../../native/index.js';
-import type { ForwardContext, LayerKVCache } from '../../model_executor/forward_context.js';
-import type { AttentionBackend, AttentionLayerSpec, RowsView } from './backend.js';
+import type { AttentionBackend, AttentionContext, AttentionLayerSpec, LayerKVCache, RowsView } from './backend.js';
 
 export class PagedAttentionBackend implements AttentionBackend {
   readonly name = 'paged';
 
-  forward(ctx: ForwardContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor {
+  forward(ctx: AttentionContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor {
     const { ops, act, attnMetadata: md } = ctx;
     const { numHeads, numKvHeads, headDim } = spec;
     check(ops, ops.reshapeAndCache(k.addr, v.addr, cache.key.addr, cache.value.addr, md.slotMapping.addr,

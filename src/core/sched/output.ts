@@ -3,6 +3,7 @@
 // between threads.
 import type { PoolingParams } from '../../pooling_params.js';
 import type { SamplingParams } from '../../sampling_params.js';
+import type { PositionLogprobs } from '../types.js';
 
 /** A request scheduled for the first time (or again after preemption): the runner has no state for it. */
 export interface NewRequestData {
@@ -40,14 +41,6 @@ export interface SchedulerOutput {
   finishedReqIds: string[];
   /** Requests preempted this step: the runner drops their state; they come back as new. */
   preemptedReqIds: string[];
-}
-
-/** Logprobs of one position: entry 0 is the chosen (sampled or prompt) token, then the top-n. */
-export interface PositionLogprobs {
-  tokenIds: number[];
-  logprobs: number[];
-  /** Rank of entry 0 among the whole vocabulary (1 = most likely). */
-  rank: number;
 }
 
 export interface ModelRunnerOutput {

@@ -14,7 +14,7 @@
 // request's block hashes) and checks stop conditions; the newly full blocks
 // are registered in the prefix cache when the next allocateSlots() covers them.
 import type { CacheConfig, SchedulerConfig } from '../../config/types.js';
-import type { EngineCoreOutput, EngineCoreOutputs, SchedulerStats } from '../../engine/types.js';
+import type { EngineCoreOutput, EngineCoreOutputs, SchedulerStats } from '../types.js';
 import { KVCacheManager } from '../kv_cache/kv_cache_manager.js';
 import type { KVCacheBlock } from '../kv_cache/block_pool.js';
 import { type Request, RequestStatus, isFinishedStatus } from '../request.js';

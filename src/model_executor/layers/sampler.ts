@@ -1,6 +1,6 @@
 // The sampler (vLLM V1's v1/sample/sampler.py) over host f32 logits, one row per
 // request: logits processors, raw logprobs, then greedy or random sampling.
-import type { PositionLogprobs } from '../../core/sched/output.js';
+import type { PositionLogprobs } from '../../core/types.js';
 import { SAMPLING_EPS, type SamplingParams } from '../../sampling_params.js';
 import { SamplingGenerator } from './sampling/generator.js';
 import {

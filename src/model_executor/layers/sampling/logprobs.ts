@@ -1,6 +1,6 @@
 // Logprobs of a position from the raw logits (vLLM's default logprobs_mode
 // 'raw_logprobs': log-softmax before penalties, temperature and filtering).
-import type { PositionLogprobs } from '../../../core/sched/output.js';
+import type { PositionLogprobs } from '../../../core/types.js';
 import { expNonPositive } from './fast_exp.js';
 import { topKIndices } from './select.js';
 

@@ -1,8 +1,17 @@
 // Records between the engine front end (main thread) and the engine core
-// (worker thread): EngineCoreRequest in, EngineCoreOutputs out.
-import type { PositionLogprobs } from '../core/sched/output.js';
+// (worker thread): EngineCoreRequest in, EngineCoreOutputs out (vLLM keeps them in
+// vllm/v1/engine/__init__.py). A leaf: core/, engine/, metrics/ and outputs.ts
+// import it downward; it imports only the request parameter records.
 import type { PoolingParams } from '../pooling_params.js';
 import type { SamplingParams } from '../sampling_params.js';
+
+/** Logprobs of one position: entry 0 is the chosen (sampled or prompt) token, then the top-n. */
+export interface PositionLogprobs {
+  tokenIds: number[];
+  logprobs: number[];
+  /** Rank of entry 0 among the whole vocabulary (1 = most likely). */
+  rank: number;
+}
 
 export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
 

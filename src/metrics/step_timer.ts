@@ -8,6 +8,10 @@ export class StepTimer {
   private readonly counts = new Map<string, number>();
   private last = 0;
 
+  get enabled(): boolean {
+    return StepTimer.enabled;
+  }
+
   /** Starts timing the phases of one step. */
   start(): void {
     if (StepTimer.enabled) this.last = performance.now();
@@ -28,5 +32,5 @@ export class StepTimer {
   }
 }
 
-/** One timer per thread: the engine core and the runner share it. */
+/** One timer per thread: the engine core hands it to the runner (Worker.create). */
 export const stepTimer = new StepTimer();
