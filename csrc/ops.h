@@ -113,6 +113,11 @@ int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d
 // Elementwise gelu with the tanh approximation (GPT-2's gelu_new), n values.
 int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act);
 
+// out = x * scale, then soft-capped when soft_cap > 0: out = soft_cap * tanh(out / soft_cap),
+// over n values (act); out may alias x. Final-logit soft-capping (Gemma 2) and
+// Granite's residual_multiplier / logits_scaling.
+int vt_scale_softcap(uint64_t out, uint64_t x, int64_t n, float scale, float soft_cap, int act);
+
 // Writes each token's key and value into the paged cache.
 //   key:   num_tokens rows of num_kv_heads * head_dim, rows key_stride apart (act)
 //   value: same shape, rows value_stride apart (act)

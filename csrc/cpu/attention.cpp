@@ -199,18 +199,18 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
   (void)max_seq_len;
   if (check_act("vt_attention", act)) return 1;
   if (num_seqs < 0 || num_tokens < 0 || num_heads <= 0 || num_kv_heads <= 0 || block_size <= 0 || max_blocks_per_seq < 0)
-    return fail("vt_attention: bad shape num_seqs=%lld num_tokens=%lld num_heads=%lld num_kv_heads=%lld block_size=%lld",
+    return set_error("vt_attention: bad shape num_seqs=%lld num_tokens=%lld num_heads=%lld num_kv_heads=%lld block_size=%lld",
                 (long long)num_seqs, (long long)num_tokens, (long long)num_heads, (long long)num_kv_heads, (long long)block_size);
   if (head_dim <= 0 || head_dim > kMaxHeadDim)
-    return fail("vt_attention: head_dim %lld is outside the CPU library's range 1..%lld", (long long)head_dim, (long long)kMaxHeadDim);
+    return set_error("vt_attention: head_dim %lld is outside the CPU library's range 1..%lld", (long long)head_dim, (long long)kMaxHeadDim);
   if (num_heads % num_kv_heads)
-    return fail("vt_attention: num_heads %lld is not a multiple of num_kv_heads %lld", (long long)num_heads, (long long)num_kv_heads);
+    return set_error("vt_attention: num_heads %lld is not a multiple of num_kv_heads %lld", (long long)num_heads, (long long)num_kv_heads);
   if (q_stride < num_heads * head_dim)
-    return fail("vt_attention: q_stride %lld is shorter than num_heads * head_dim = %lld", (long long)q_stride, (long long)(num_heads * head_dim));
-  if (sliding_window < 0 || soft_cap < 0.0f) return fail("vt_attention: sliding_window and soft_cap must be >= 0");
+    return set_error("vt_attention: q_stride %lld is shorter than num_heads * head_dim = %lld", (long long)q_stride, (long long)(num_heads * head_dim));
+  if (sliding_window < 0 || soft_cap < 0.0f) return set_error("vt_attention: sliding_window and soft_cap must be >= 0");
   if (num_seqs == 0 || num_tokens == 0) return 0;
   if (!out || !q || !k_cache || !v_cache || !query_start_loc || !seq_lens || !block_tables)
-    return fail("vt_attention: a required tensor address is null");
+    return set_error("vt_attention: a required tensor address is null");
 
   Args a{ptr<float>(out), ptr<const float>(q), ptr<const float>(k_cache), ptr<const float>(v_cache),
          ptr<const int32_t>(query_start_loc), ptr<const int32_t>(seq_lens), ptr<const int32_t>(block_tables),
@@ -235,17 +235,17 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
   for (int64_t i = 0; i < num_seqs; i++) {
     int64_t start = a.qsl[i], end = a.qsl[i + 1], q_len = end - start, ctx = a.seq_lens[i];
     if (start < 0 || q_len < 0 || end > num_tokens)
-      return fail("vt_attention: query_start_loc[%lld..%lld] = %lld..%lld is not a valid range of the %lld query rows",
+      return set_error("vt_attention: query_start_loc[%lld..%lld] = %lld..%lld is not a valid range of the %lld query rows",
                   (long long)i, (long long)i + 1, (long long)start, (long long)end, (long long)num_tokens);
     if (ctx < q_len)
-      return fail("vt_attention: sequence %lld has %lld query rows but seq_lens says %lld tokens (must include this step's)",
+      return set_error("vt_attention: sequence %lld has %lld query rows but seq_lens says %lld tokens (must include this step's)",
                   (long long)i, (long long)q_len, (long long)ctx);
     if ((ctx + block_size - 1) / block_size > max_blocks_per_seq)
-      return fail("vt_attention: sequence %lld needs %lld blocks of %lld tokens, more than max_blocks_per_seq %lld", (long long)i,
+      return set_error("vt_attention: sequence %lld needs %lld blocks of %lld tokens, more than max_blocks_per_seq %lld", (long long)i,
                   (long long)((ctx + block_size - 1) / block_size), (long long)block_size, (long long)max_blocks_per_seq);
     for (int64_t b = 0; b < (ctx + block_size - 1) / block_size; b++)
       if (a.block_tables[i * max_blocks_per_seq + b] < 0)
-        return fail("vt_attention: block table of sequence %lld has a negative block id at %lld", (long long)i, (long long)b);
+        return set_error("vt_attention: block table of sequence %lld has a negative block id at %lld", (long long)i, (long long)b);
     if (q_len == 0) continue;
     if (q_len == 1 && split_decode) {
       const int64_t pos = ctx - 1, seg0 = lo_of(a, pos) / kSeg, nseg = pos / kSeg - seg0 + 1;

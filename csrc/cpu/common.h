@@ -11,8 +11,8 @@
 namespace vt {
 
 // Sets the calling thread's last error (printf-style) and returns 1, so that an op
-// can `return fail("...")`.
-int fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// can `return set_error("...")` (the same name as in the CUDA library).
+int set_error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 const char* dtype_name(int dtype);
 

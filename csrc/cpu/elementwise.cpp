@@ -59,7 +59,7 @@ void gated(float* out, const float* x, int64_t num_tokens, int64_t d) {
 
 int check_ptrs(const char* op, std::initializer_list<uint64_t> ps) {
   for (uint64_t p : ps)
-    if (!p) return fail("%s: a required tensor address is null", op);
+    if (!p) return set_error("%s: a required tensor address is null", op);
   return 0;
 }
 
@@ -73,12 +73,12 @@ extern "C" {
 int vt_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens, int64_t hidden, float scale, int wdt,
                  int act) {
   if (check_act("vt_embedding", act) || check_wdt("vt_embedding", wdt)) return 1;
-  if (num_tokens < 0 || hidden <= 0) return fail("vt_embedding: bad shape num_tokens=%lld hidden=%lld", (long long)num_tokens, (long long)hidden);
+  if (num_tokens < 0 || hidden <= 0) return set_error("vt_embedding: bad shape num_tokens=%lld hidden=%lld", (long long)num_tokens, (long long)hidden);
   if (num_tokens == 0) return 0;
   if (check_ptrs("vt_embedding", {out, weight, ids})) return 1;
   const int32_t* id = ptr<const int32_t>(ids);
   for (int64_t t = 0; t < num_tokens; t++)
-    if (id[t] < 0) return fail("vt_embedding: token id %d at position %lld is negative", id[t], (long long)t);
+    if (id[t] < 0) return set_error("vt_embedding: token id %d at position %lld is negative", id[t], (long long)t);
   float* o = ptr<float>(out);
   if (wdt == VT_F32) embed_rows(o, ptr<const float>(weight), id, num_tokens, hidden, scale);
   else if (wdt == VT_BF16) embed_rows(o, ptr<const bf16>(weight), id, num_tokens, hidden, scale);
@@ -88,12 +88,12 @@ int vt_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens
 
 int vt_gather_rows(uint64_t out, uint64_t x, uint64_t rows, int64_t n, int64_t width, int act) {
   if (check_act("vt_gather_rows", act)) return 1;
-  if (n < 0 || width < 0) return fail("vt_gather_rows: bad shape n=%lld width=%lld", (long long)n, (long long)width);
+  if (n < 0 || width < 0) return set_error("vt_gather_rows: bad shape n=%lld width=%lld", (long long)n, (long long)width);
   if (n == 0 || width == 0) return 0;
   if (check_ptrs("vt_gather_rows", {out, x, rows})) return 1;
   const int32_t* r = ptr<const int32_t>(rows);
   for (int64_t i = 0; i < n; i++)
-    if (r[i] < 0) return fail("vt_gather_rows: row index %d at %lld is negative", r[i], (long long)i);
+    if (r[i] < 0) return set_error("vt_gather_rows: row index %d at %lld is negative", r[i], (long long)i);
   float* o = ptr<float>(out);
   const float* src = ptr<const float>(x);
   for (int64_t i = 0; i < n; i++) memmove(o + i * width, src + int64_t(r[i]) * width, width * sizeof(float));
@@ -102,7 +102,7 @@ int vt_gather_rows(uint64_t out, uint64_t x, uint64_t rows, int64_t n, int64_t w
 
 int vt_add(uint64_t out, uint64_t a, uint64_t b, int64_t n, int act) {
   if (check_act("vt_add", act)) return 1;
-  if (n < 0) return fail("vt_add: negative length %lld", (long long)n);
+  if (n < 0) return set_error("vt_add: negative length %lld", (long long)n);
   if (n == 0) return 0;
   if (check_ptrs("vt_add", {out, a, b})) return 1;
   float* o = ptr<float>(out);
@@ -113,7 +113,7 @@ int vt_add(uint64_t out, uint64_t a, uint64_t b, int64_t n, int act) {
 
 int vt_silu_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act) {
   if (check_act("vt_silu_and_mul", act)) return 1;
-  if (num_tokens < 0 || d <= 0) return fail("vt_silu_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
+  if (num_tokens < 0 || d <= 0) return set_error("vt_silu_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
   if (num_tokens == 0) return 0;
   if (check_ptrs("vt_silu_and_mul", {out, x})) return 1;
   gated<silu>(ptr<float>(out), ptr<const float>(x), num_tokens, d);
@@ -122,7 +122,7 @@ int vt_silu_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int
 
 int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act) {
   if (check_act("vt_gelu_tanh_and_mul", act)) return 1;
-  if (num_tokens < 0 || d <= 0) return fail("vt_gelu_tanh_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
+  if (num_tokens < 0 || d <= 0) return set_error("vt_gelu_tanh_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
   if (num_tokens == 0) return 0;
   if (check_ptrs("vt_gelu_tanh_and_mul", {out, x})) return 1;
   gated<gelu_tanh>(ptr<float>(out), ptr<const float>(x), num_tokens, d);
@@ -131,12 +131,29 @@ int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d
 
 int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act) {
   if (check_act("vt_gelu_tanh", act)) return 1;
-  if (n < 0) return fail("vt_gelu_tanh: negative length %lld", (long long)n);
+  if (n < 0) return set_error("vt_gelu_tanh: negative length %lld", (long long)n);
   if (n == 0) return 0;
   if (check_ptrs("vt_gelu_tanh", {out, x})) return 1;
   float* o = ptr<float>(out);
   const float* px = ptr<const float>(x);
   map_values(n, 8, [&](int64_t i, int m) { vstore_n(o + i, gelu_tanh(vload_n(px + i, m)), m); });
+  return 0;
+}
+
+int vt_scale_softcap(uint64_t out, uint64_t x, int64_t n, float scale, float soft_cap, int act) {
+  if (check_act("vt_scale_softcap", act)) return 1;
+  if (n < 0) return set_error("vt_scale_softcap: negative length %lld", (long long)n);
+  if (n == 0) return 0;
+  if (check_ptrs("vt_scale_softcap", {out, x})) return 1;
+  float* o = ptr<float>(out);
+  const float* px = ptr<const float>(x);
+  const vf s = vset1(scale);
+  if (soft_cap > 0.f) {
+    const vf c = vset1(soft_cap), inv = vset1(1.0f / soft_cap);
+    map_values(n, 8, [&](int64_t i, int m) { vstore_n(o + i, vmul(c, vtanh(vmul(vmul(vload_n(px + i, m), s), inv))), m); });
+  } else {
+    map_values(n, 1, [&](int64_t i, int m) { vstore_n(o + i, vmul(vload_n(px + i, m), s), m); });
+  }
   return 0;
 }
 

@@ -165,9 +165,9 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
                          int wdt, int act) {
   if (check_act("vt_linear", act) || check_wdt("vt_linear", wdt)) return 1;
   if (M < 0 || N <= 0 || K <= 0)
-    return fail("vt_linear: bad shape M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+    return set_error("vt_linear: bad shape M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
   if (M == 0) return 0;
-  if (!out || !x || !weight) return fail("vt_linear: a required tensor address is null");
+  if (!out || !x || !weight) return set_error("vt_linear: a required tensor address is null");
   // The bias (N values) is widened up front: it is tiny and read once per row.
   std::vector<float> b;
   if (bias) {

@@ -23,7 +23,7 @@ inline float load_as(const void* src, int dtype, int64_t i) {
 
 int check_float(const char* op, const char* what, int dtype) {
   if (dtype == VT_F32 || dtype == VT_F16 || dtype == VT_BF16) return 0;
-  return fail("%s: %s dtype %s (%d) is not a float dtype (f32, f16, bf16)", op, what, dtype_name(dtype), dtype);
+  return set_error("%s: %s dtype %s (%d) is not a float dtype (f32, f16, bf16)", op, what, dtype_name(dtype), dtype);
 }
 
 inline uint64_t splitmix64(uint64_t z) {
@@ -51,7 +51,7 @@ uint64_t vt_malloc(uint64_t bytes) {
   void* p = nullptr;
   if (size == 0) size = 64;
   if (posix_memalign(&p, align, size) != 0) {
-    fail("vt_malloc: out of host memory allocating %llu bytes", (unsigned long long)bytes);
+    set_error("vt_malloc: out of host memory allocating %llu bytes", (unsigned long long)bytes);
     return 0;
   }
   if (align == huge) madvise(p, size, MADV_HUGEPAGE);
@@ -66,32 +66,32 @@ int vt_free(uint64_t addr) {
 void* vt_host_ptr(uint64_t addr) { return ptr<void>(addr); }
 
 int vt_copy_h2d(uint64_t dst, const void* src, uint64_t bytes) {
-  if (bytes && (!dst || !src)) return fail("vt_copy_h2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
+  if (bytes && (!dst || !src)) return set_error("vt_copy_h2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memcpy(ptr<void>(dst), src, bytes);
   return 0;
 }
 
 int vt_copy_d2h(void* dst, uint64_t src, uint64_t bytes) {
-  if (bytes && (!dst || !src)) return fail("vt_copy_d2h: null pointer for a %llu-byte copy", (unsigned long long)bytes);
+  if (bytes && (!dst || !src)) return set_error("vt_copy_d2h: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memcpy(dst, ptr<void>(src), bytes);
   return 0;
 }
 
 int vt_copy_d2d(uint64_t dst, uint64_t src, uint64_t bytes) {
-  if (bytes && (!dst || !src)) return fail("vt_copy_d2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
+  if (bytes && (!dst || !src)) return set_error("vt_copy_d2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memmove(ptr<void>(dst), ptr<void>(src), bytes);
   return 0;
 }
 
 int vt_memset(uint64_t dst, int value, uint64_t bytes) {
-  if (bytes && !dst) return fail("vt_memset: null pointer for %llu bytes", (unsigned long long)bytes);
+  if (bytes && !dst) return set_error("vt_memset: null pointer for %llu bytes", (unsigned long long)bytes);
   if (bytes) memset(ptr<void>(dst), value, bytes);
   return 0;
 }
 
 int vt_convert(uint64_t dst, int dst_dtype, uint64_t src, int src_dtype, uint64_t n) {
   if (check_float("vt_convert", "destination", dst_dtype) || check_float("vt_convert", "source", src_dtype)) return 1;
-  if (n && (!dst || !src)) return fail("vt_convert: null pointer");
+  if (n && (!dst || !src)) return set_error("vt_convert: null pointer");
   void* d = ptr<void>(dst);
   const void* s = ptr<const void>(src);
   parallel_for(int64_t(n), 2, [&](int64_t b, int64_t e) {
@@ -108,7 +108,7 @@ int vt_convert(uint64_t dst, int dst_dtype, uint64_t src, int src_dtype, uint64_
 //       rounding for * scale), then rounded to the dtype (nearest even).
 int vt_fill_random(uint64_t dst, int dtype, uint64_t n, uint64_t seed, float scale) {
   if (check_float("vt_fill_random", "destination", dtype)) return 1;
-  if (n && !dst) return fail("vt_fill_random: null pointer");
+  if (n && !dst) return set_error("vt_fill_random: null pointer");
   void* d = ptr<void>(dst);
   parallel_for(int64_t(n), 8, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) {

@@ -70,9 +70,9 @@ void norm_rows(float* out, const float* x, float* residual, const W* weight, con
 int run_norm(const char* op, uint64_t out, uint64_t x, uint64_t residual, uint64_t weight, uint64_t bias,
              int64_t num_tokens, int64_t hidden, float eps, float offset, int wdt, int act, bool layer) {
   if (check_act(op, act) || check_wdt(op, wdt)) return 1;
-  if (num_tokens < 0 || hidden <= 0) return fail("%s: bad shape num_tokens=%lld hidden=%lld", op, (long long)num_tokens, (long long)hidden);
+  if (num_tokens < 0 || hidden <= 0) return set_error("%s: bad shape num_tokens=%lld hidden=%lld", op, (long long)num_tokens, (long long)hidden);
   if (num_tokens == 0) return 0;
-  if (!out || !x || !weight || (layer && !bias)) return fail("%s: a required tensor address is null", op);
+  if (!out || !x || !weight || (layer && !bias)) return set_error("%s: a required tensor address is null", op);
   float *o = ptr<float>(out), *res = ptr<float>(residual);
   const float* px = ptr<const float>(x);
   if (wdt == VT_F32)

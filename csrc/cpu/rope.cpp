@@ -36,18 +36,18 @@ int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache, 
             int act) {
   if (check_act("vt_rope", act)) return 1;
   if (num_tokens < 0 || num_heads < 0 || num_kv_heads < 0 || head_dim <= 0)
-    return fail("vt_rope: bad shape num_tokens=%lld num_heads=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,
+    return set_error("vt_rope: bad shape num_tokens=%lld num_heads=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,
                 (long long)num_heads, (long long)num_kv_heads, (long long)head_dim);
   if (rotary_dim <= 0 || rotary_dim > head_dim || rotary_dim % 2)
-    return fail("vt_rope: rotary_dim %lld must be even and in (0, head_dim=%lld]", (long long)rotary_dim, (long long)head_dim);
+    return set_error("vt_rope: rotary_dim %lld must be even and in (0, head_dim=%lld]", (long long)rotary_dim, (long long)head_dim);
   if ((num_heads && q_stride < num_heads * head_dim) || (num_kv_heads && k_stride < num_kv_heads * head_dim))
-    return fail("vt_rope: row strides (q %lld, k %lld) are shorter than a row of heads", (long long)q_stride, (long long)k_stride);
+    return set_error("vt_rope: row strides (q %lld, k %lld) are shorter than a row of heads", (long long)q_stride, (long long)k_stride);
   if (num_tokens == 0) return 0;
   if ((num_heads && !q) || (num_kv_heads && !k) || !positions || !cos_sin_cache)
-    return fail("vt_rope: a required tensor address is null");
+    return set_error("vt_rope: a required tensor address is null");
   const int32_t* pos = ptr<const int32_t>(positions);
   for (int64_t t = 0; t < num_tokens; t++)
-    if (pos[t] < 0) return fail("vt_rope: position %d of token %lld is negative", pos[t], (long long)t);
+    if (pos[t] < 0) return set_error("vt_rope: position %d of token %lld is negative", pos[t], (long long)t);
   float *pq = ptr<float>(q), *pk = ptr<float>(k);
   const float* cache = ptr<const float>(cos_sin_cache);
   int64_t half = rotary_dim / 2, heads = num_heads + num_kv_heads;
@@ -67,15 +67,15 @@ int vt_reshape_and_cache(uint64_t key, uint64_t value, uint64_t k_cache, uint64_
                          int64_t value_stride, int act) {
   if (check_act("vt_reshape_and_cache", act)) return 1;
   if (num_tokens < 0 || num_kv_heads <= 0 || head_dim <= 0)
-    return fail("vt_reshape_and_cache: bad shape num_tokens=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,
+    return set_error("vt_reshape_and_cache: bad shape num_tokens=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,
                 (long long)num_kv_heads, (long long)head_dim);
   int64_t width = num_kv_heads * head_dim;
   if (key_stride < width || value_stride < width)
-    return fail("vt_reshape_and_cache: row strides (key %lld, value %lld) are shorter than num_kv_heads * head_dim = %lld",
+    return set_error("vt_reshape_and_cache: row strides (key %lld, value %lld) are shorter than num_kv_heads * head_dim = %lld",
                 (long long)key_stride, (long long)value_stride, (long long)width);
   if (num_tokens == 0) return 0;
   if (!key || !value || !k_cache || !v_cache || !slot_mapping)
-    return fail("vt_reshape_and_cache: a required tensor address is null");
+    return set_error("vt_reshape_and_cache: a required tensor address is null");
   const int32_t* slots = ptr<const int32_t>(slot_mapping);
   const float *pk = ptr<const float>(key), *pv = ptr<const float>(value);
   float *kc = ptr<float>(k_cache), *vc = ptr<float>(v_cache);

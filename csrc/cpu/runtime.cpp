@@ -12,7 +12,7 @@ namespace {
 thread_local std::string last_error;
 }
 
-int fail(const char* fmt, ...) {
+int set_error(const char* fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -36,13 +36,13 @@ const char* dtype_name(int dtype) {
 
 int check_act(const char* op, int act) {
   if (act == VT_F32) return 0;
-  return fail("%s: activation dtype %s (%d) is not supported by the CPU library, which computes in f32: pass VT_F32 activations", op,
+  return set_error("%s: activation dtype %s (%d) is not supported by the CPU library, which computes in f32: pass VT_F32 activations", op,
               dtype_name(act), act);
 }
 
 int check_wdt(const char* op, int wdt) {
   if (wdt == VT_F32 || wdt == VT_F16 || wdt == VT_BF16) return 0;
-  return fail("%s: weight dtype %s (%d) is not supported: weights must be f32, f16 or bf16", op, dtype_name(wdt), wdt);
+  return set_error("%s: weight dtype %s (%d) is not supported: weights must be f32, f16 or bf16", op, dtype_name(wdt), wdt);
 }
 
 float f16_bits_to_f32(uint16_t h) {
@@ -99,7 +99,7 @@ const char* vt_device_name(void) {
 
 int vt_mem_info(uint64_t* free_bytes, uint64_t* total_bytes) {
   FILE* f = fopen("/proc/meminfo", "r");
-  if (!f) return fail("vt_mem_info: cannot read /proc/meminfo");
+  if (!f) return set_error("vt_mem_info: cannot read /proc/meminfo");
   uint64_t avail = 0, total = 0;
   char line[256];
   while (fgets(line, sizeof line, f)) {
@@ -108,7 +108,7 @@ int vt_mem_info(uint64_t* free_bytes, uint64_t* total_bytes) {
     else if (sscanf(line, "MemTotal: %llu kB", &kb) == 1) total = kb * 1024;
   }
   fclose(f);
-  if (!total) return fail("vt_mem_info: MemTotal missing from /proc/meminfo");
+  if (!total) return set_error("vt_mem_info: MemTotal missing from /proc/meminfo");
   if (free_bytes) *free_bytes = avail;
   if (total_bytes) *total_bytes = total;
   return 0;

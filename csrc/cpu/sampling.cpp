@@ -129,8 +129,8 @@ int32_t sample_row(const float* row, int64_t vocab, const SampleRow& p) {
 }
 
 int check_rows(const char* op, int64_t n, int64_t vocab) {
-  if (n < 0) return fail("%s: n = %lld rows is negative", op, (long long)n);
-  if (vocab < 1 || vocab > kMaxVocab) return fail("%s: vocab %lld is outside [1, %lld]", op, (long long)vocab, (long long)kMaxVocab);
+  if (n < 0) return set_error("%s: n = %lld rows is negative", op, (long long)n);
+  if (vocab < 1 || vocab > kMaxVocab) return set_error("%s: vocab %lld is outside [1, %lld]", op, (long long)vocab, (long long)kMaxVocab);
   return 0;
 }
 
@@ -144,7 +144,7 @@ extern "C" int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature
   if (check_rows("vt_sample", n, vocab) || check_act("vt_sample", act)) return 1;
   if (n == 0) return 0;
   if (!out_ids || !logits || !temperature || !top_k || !top_p || !min_p || !uniform)
-    return fail("vt_sample: every tensor argument is required (one is 0)");
+    return set_error("vt_sample: every tensor argument is required (one is 0)");
   int32_t* out = ptr<int32_t>(out_ids);
   const float* x = ptr<const float>(logits);
   const float *temp = ptr<const float>(temperature), *tp = ptr<const float>(top_p), *mp = ptr<const float>(min_p);
@@ -160,15 +160,15 @@ extern "C" int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature
 extern "C" int vt_logprobs(uint64_t out_logprobs, uint64_t out_ids, uint64_t out_ranks, uint64_t logits, uint64_t chosen,
                            int64_t n, int64_t vocab, int64_t k, int act) {
   if (check_rows("vt_logprobs", n, vocab) || check_act("vt_logprobs", act)) return 1;
-  if (k < 0 || k > vocab) return fail("vt_logprobs: k = %lld top logprobs is outside [0, vocab = %lld]", (long long)k, (long long)vocab);
+  if (k < 0 || k > vocab) return set_error("vt_logprobs: k = %lld top logprobs is outside [0, vocab = %lld]", (long long)k, (long long)vocab);
   if (n == 0) return 0;
   if (!out_logprobs || !out_ids || !out_ranks || !logits || !chosen)
-    return fail("vt_logprobs: every tensor argument is required (one is 0)");
+    return set_error("vt_logprobs: every tensor argument is required (one is 0)");
   const float* x = ptr<const float>(logits);
   const int32_t* ch = ptr<const int32_t>(chosen);
   for (int64_t r = 0; r < n; r++)
     if (ch[r] < 0 || ch[r] >= vocab)
-      return fail("vt_logprobs: chosen token %d of row %lld is outside the vocabulary [0, %lld)", ch[r], (long long)r, (long long)vocab);
+      return set_error("vt_logprobs: chosen token %d of row %lld is outside the vocabulary [0, %lld)", ch[r], (long long)r, (long long)vocab);
   float* lp = ptr<float>(out_logprobs);
   int32_t* ids = ptr<int32_t>(out_ids);
   int32_t* ranks = ptr<int32_t>(out_ranks);

@@ -169,10 +169,10 @@ void pool_run(ChunkFn fn, void* ctx, int64_t n_chunks, double work) {
 using namespace vt;
 
 extern "C" int vt_init(int device_index, int num_threads) {
-  if (device_index != 0) return fail("the CPU library has one device (index 0), %d was asked for", device_index);
+  if (device_index != 0) return set_error("the CPU library has one device (index 0), %d was asked for", device_index);
   int n = num_threads > 0 ? num_threads : int(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
-  if (n > 1024) return fail("num_threads %d is more than the 1024 the CPU library supports", num_threads);
+  if (n > 1024) return set_error("num_threads %d is more than the 1024 the CPU library supports", num_threads);
   std::lock_guard<std::mutex> lock(init_lock);
   std::lock_guard<std::mutex> quiet(pool.dispatch);
   if (n == pool.nthreads) return 0;

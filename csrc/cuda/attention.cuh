@@ -37,6 +37,16 @@ struct DecodeSplit {
 int plan_decode_split(const AttnParams& p, int64_t base_blocks, int64_t target_blocks, int min_partition, int granule, DecodeSplit& s);
 int launch_decode_reduce(const AttnParams& p, const DecodeSplit& s, int act);
 
+// A decode launch: one block per (KV head, chunk of heads_per_chunk query heads of its
+// GQA group) in grid.x, per partition in grid.y, per sequence in grid.z.
+struct DecodeLaunch {
+  int chunks;
+  DecodeSplit split;
+  dim3 grid;
+};
+// Plans the partitions (plan_decode_split) and the grid of a decode kernel; 0 on success.
+int plan_decode_launch(const AttnParams& p, int heads_per_chunk, int64_t target_blocks, int min_partition, int granule, DecodeLaunch& l);
+
 // Heads of one KV head handled together by a block: 1, 2, 4 or 8 (then in chunks).
 inline int heads_per_block(int group) { return group >= 8 ? 8 : group >= 4 ? 4 : group >= 2 ? 2 : 1; }
 
@@ -56,5 +66,32 @@ __device__ __forceinline__ float attn_score(float s, float soft_cap) {
   if (soft_cap > 0.f) s = soft_cap * tanhf(s / soft_cap);
   return s * kLog2e;
 }
+
+#ifdef __CUDACC__
+// Keys [x, y) that partition `split` of a decode sequence reads: the sequence's last
+// sliding_window keys (all when 0) cut into partitions of `partition` keys.
+__device__ __forceinline__ int2 decode_key_range(const AttnParams& p, int seq, int split, int partition) {
+  const int seq_len = p.seq_lens[seq];
+  const int pos = seq_len - 1;
+  const int lo = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
+  const int start = lo + split * partition;
+  return make_int2(start, min(seq_len, start + partition));
+}
+
+// Stores one dim d of query head h of a decode sequence: out row q0 = A / L when the
+// keys are not split, else the partition's unnormalized A and its (max M, sum L) for
+// launch_decode_reduce. part_acc [num_seqs, num_heads, splits, head_dim], part_ml [.., 2].
+template <typename T>
+__device__ __forceinline__ void store_decode_result(const AttnParams& p, int seq, int q0, int h, int d, int split, int num_splits,
+                                                    float A, float M, float L, float* part_acc, float* part_ml) {
+  if (num_splits == 1) {
+    ((T*)p.out)[(int64_t)q0 * p.num_heads * p.head_dim + (int64_t)h * p.head_dim + d] = from_f32<T>(L > 0.f ? A / L : 0.f);
+  } else {
+    const int64_t slot = ((int64_t)seq * p.num_heads + h) * num_splits + split;
+    part_acc[slot * p.head_dim + d] = A;
+    if (d == 0) part_ml[2 * slot] = M, part_ml[2 * slot + 1] = L;
+  }
+}
+#endif
 
 }  // namespace vt

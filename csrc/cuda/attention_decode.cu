@@ -29,11 +29,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttnParams p, int chun
   const int ng = min(G, group - chunk * G);
   const int q0 = p.query_start_loc[seq];
   if (p.query_start_loc[seq + 1] - q0 <= 0) return;  // nothing scheduled for this sequence
-  const int seq_len = p.seq_lens[seq];
-  const int pos = seq_len - 1;
-  const int lo = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
-  const int start = lo + split * partition;
-  const int end = min(seq_len, start + partition);
+  const int2 range = decode_key_range(p, seq, split, partition);
+  const int start = range.x, end = range.y;
 
   const int tg = threadIdx.x / TG, lane = threadIdx.x % TG;
   const int d0 = lane * 8;
@@ -110,14 +107,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttnParams p, int chun
         A += sm_acc[j][g][d] * w;
       }
     }
-    const int h = h0 + g;
-    if (num_splits == 1) {
-      ((T*)p.out)[(int64_t)q0 * p.num_heads * p.head_dim + (int64_t)h * p.head_dim + d] = from_f32<T>(L > 0.f ? A / L : 0.f);
-    } else {
-      const int64_t slot = ((int64_t)seq * p.num_heads + h) * num_splits + split;
-      part_acc[slot * p.head_dim + d] = A;
-      if (d == 0) part_ml[2 * slot] = M, part_ml[2 * slot + 1] = L;
-    }
+    store_decode_result<T>(p, seq, q0, h0 + g, d, split, num_splits, A, M, L, part_acc, part_ml);
   }
 }
 
@@ -164,13 +154,10 @@ __global__ void __launch_bounds__(128) decode_reduce_kernel(AttnParams p, int nu
 
 template <typename T, int DMAX, int G>
 int run_decode(const AttnParams& p, int act) {
-  const int group = p.num_heads / p.num_kv_heads;
-  const int chunks = (group + G - 1) / G;
-  const int64_t base_blocks = (int64_t)p.num_seqs * p.num_kv_heads * chunks;
-  DecodeSplit s;
-  if (plan_decode_split(p, base_blocks, 4LL * g.sm_count, 64, 32, s)) return 1;
-  dim3 grid((unsigned)(p.num_kv_heads * chunks), (unsigned)s.splits, (unsigned)p.num_seqs);
-  decode_kernel<T, DMAX, G><<<grid, kThreads, 0, g.stream>>>(p, chunks, s.splits, s.partition, s.part_acc, s.part_ml);
+  DecodeLaunch l;
+  if (plan_decode_launch(p, G, 4LL * g.sm_count, 64, 32, l)) return 1;
+  const DecodeSplit& s = l.split;
+  decode_kernel<T, DMAX, G><<<l.grid, kThreads, 0, g.stream>>>(p, l.chunks, s.splits, s.partition, s.part_acc, s.part_ml);
   if (check_launch("vt_attention (decode)")) return 1;
   return launch_decode_reduce(p, s, act);
 }
@@ -211,6 +198,15 @@ int plan_decode_split(const AttnParams& p, int64_t base_blocks, int64_t target_b
   s.partition = (int)partition;
   s.part_acc = g.attn_workspace;
   s.part_ml = g.attn_workspace + (int64_t)p.num_seqs * p.num_heads * splits * p.head_dim;
+  return 0;
+}
+
+int plan_decode_launch(const AttnParams& p, int heads_per_chunk, int64_t target_blocks, int min_partition, int granule, DecodeLaunch& l) {
+  const int group = p.num_heads / p.num_kv_heads;
+  l.chunks = (group + heads_per_chunk - 1) / heads_per_chunk;
+  const int64_t base_blocks = (int64_t)p.num_seqs * p.num_kv_heads * l.chunks;
+  if (plan_decode_split(p, base_blocks, target_blocks, min_partition, granule, l.split)) return 1;
+  l.grid = dim3((unsigned)(p.num_kv_heads * l.chunks), (unsigned)l.split.splits, (unsigned)p.num_seqs);
   return 0;
 }
 

@@ -40,25 +40,13 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(AttnParams p, int 
   const int ng = min(RM, group - chunk * RM);
   const int q0 = p.query_start_loc[seq];
   if (p.query_start_loc[seq + 1] - q0 <= 0) return;  // nothing scheduled for this sequence
-  const int seq_len = p.seq_lens[seq];
-  const int pos = seq_len - 1;
-  const int lo = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
-  const int start = lo + split * partition;
-  const int end = min(seq_len, start + partition);
+  const int2 range = decode_key_range(p, seq, split, partition);
+  const int start = range.x, end = range.y;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  T* out = (T*)p.out + (int64_t)q0 * p.num_heads * D;
 
   if (start >= end) {  // an empty partition (the grid covers max_seq_len): merges as nothing
-    for (int idx = tid; idx < ng * D; idx += kThreads) {
-      const int h = h0 + idx / D, d = idx % D;
-      if (num_splits == 1) {
-        out[(int64_t)h * D + d] = from_f32<T>(0.f);
-      } else {
-        const int64_t slot = ((int64_t)seq * p.num_heads + h) * num_splits + split;
-        part_acc[slot * D + d] = 0.f;
-        if (d == 0) part_ml[2 * slot] = -INFINITY, part_ml[2 * slot + 1] = 0.f;
-      }
-    }
+    for (int idx = tid; idx < ng * D; idx += kThreads)
+      store_decode_result<T>(p, seq, q0, h0 + idx / D, idx % D, split, num_splits, 0.f, -INFINITY, 0.f, part_acc, part_ml);
     return;
   }
 
@@ -122,39 +110,16 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(AttnParams p, int 
       mma16816<T>(s[0], qf[kk], b[0], b[1]);
       mma16816<T>(s[1], qf[kk], b[2], b[3]);
     }
-    float mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
     for (int nb = 0; nb < 2; nb++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         const int t = kw + 8 * nb + 2 * (lane % 4) + (e & 1);
-        float x = p.soft_cap > 0.f ? attn_score(s[nb][e] * qscale, p.soft_cap) : s[nb][e] * qscale;
-        x = t < end ? x : -INFINITY;
-        s[nb][e] = x;
-        if (e < 2) mx_a = fmaxf(mx_a, x);
-        else mx_b = fmaxf(mx_b, x);
+        const float x = p.soft_cap > 0.f ? attn_score(s[nb][e] * qscale, p.soft_cap) : s[nb][e] * qscale;
+        s[nb][e] = t < end ? x : -INFINITY;
       }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-    const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-    const float ref_a = mn_a == -INFINITY ? 0.f : mn_a, ref_b = mn_b == -INFINITY ? 0.f : mn_b;
-    const float corr_a = fast_exp2(m_a - ref_a), corr_b = fast_exp2(m_b - ref_b);
-    m_a = mn_a;
-    m_b = mn_b;
-    float sum_a = 0.f, sum_b = 0.f;
-#pragma unroll
-    for (int nb = 0; nb < 2; nb++) {
-      s[nb][0] = fast_exp2(s[nb][0] - ref_a);
-      s[nb][1] = fast_exp2(s[nb][1] - ref_a);
-      s[nb][2] = fast_exp2(s[nb][2] - ref_b);
-      s[nb][3] = fast_exp2(s[nb][3] - ref_b);
-      sum_a += s[nb][0] + s[nb][1];
-      sum_b += s[nb][2] + s[nb][3];
-    }
-    l_a = l_a * corr_a + sum_a;  // this lane's share; the quad is summed at the end
-    l_b = l_b * corr_b + sum_b;
+    float corr_a, corr_b;
+    online_softmax_tile<2>(s, m_a, m_b, l_a, l_b, corr_a, corr_b);
     const uint32_t pf[4] = {pack2<T>(s[0][0], s[0][1]), pack2<T>(s[0][2], s[0][3]), pack2<T>(s[1][0], s[1][1]),
                             pack2<T>(s[1][2], s[1][3])};
 #pragma unroll
@@ -170,10 +135,8 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(AttnParams p, int 
   cp_async_wait<0>();
   __syncthreads();  // the tiles' memory becomes the merge buffer
 
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
+  l_a = quad_sum(l_a);
+  l_b = quad_sum(l_b);
   float* sm_o = reinterpret_cast<float*>(smem4);  // [kWarps][RM][D]
   float* sm_ml = sm_o + kWarps * RM * D;          // [kWarps][RM][2]
   const int ra = lane / 4, rb = ra + 8, c0 = 2 * (lane % 4);
@@ -201,14 +164,7 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(AttnParams p, int 
         A += sm_o[(w * RM + r) * D + d] * wt;
       }
     }
-    const int h = h0 + r;
-    if (num_splits == 1) {
-      out[(int64_t)h * D + d] = from_f32<T>(L > 0.f ? A / L : 0.f);
-    } else {
-      const int64_t slot = ((int64_t)seq * p.num_heads + h) * num_splits + split;
-      part_acc[slot * D + d] = A;
-      if (d == 0) part_ml[2 * slot] = M, part_ml[2 * slot + 1] = L;
-    }
+    store_decode_result<T>(p, seq, q0, h0 + r, d, split, num_splits, A, M, L, part_acc, part_ml);
   }
 }
 
@@ -224,14 +180,11 @@ int run_decode_mma(const AttnParams& p, int act) {
     VT_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_mma_kernel<T, D>, kThreads, bytes));
     resident = n > 0 ? n : 1;
   }
-  const int group = p.num_heads / p.num_kv_heads;
-  const int chunks = (group + RM - 1) / RM;
-  const int64_t base_blocks = (int64_t)p.num_seqs * p.num_kv_heads * chunks;
-  DecodeSplit s;
+  DecodeLaunch l;
   // One wave of resident blocks; partitions of whole tiles.
-  if (plan_decode_split(p, base_blocks, (int64_t)resident * g.sm_count, BN, BN, s)) return 1;
-  dim3 grid((unsigned)(p.num_kv_heads * chunks), (unsigned)s.splits, (unsigned)p.num_seqs);
-  decode_mma_kernel<T, D><<<grid, kThreads, bytes, g.stream>>>(p, chunks, s.splits, s.partition, s.part_acc, s.part_ml);
+  if (plan_decode_launch(p, RM, (int64_t)resident * g.sm_count, BN, BN, l)) return 1;
+  const DecodeSplit& s = l.split;
+  decode_mma_kernel<T, D><<<l.grid, kThreads, bytes, g.stream>>>(p, l.chunks, s.splits, s.partition, s.part_acc, s.part_ml);
   if (check_launch("vt_attention (decode, tensor cores)")) return 1;
   return launch_decode_reduce(p, s, act);
 }

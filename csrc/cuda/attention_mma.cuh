@@ -89,6 +89,53 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Sum over the 4 lanes of a quad (the lanes that share an mma row).
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+// One online-softmax step over a tile of scores in mma C layout, s [NNB n-blocks][4]
+// (scaled, log2 units, masked keys -inf), for the lane's rows a (lane/4: s[.][0..1])
+// and b (a + 8: s[.][2..3]): raises the running maxima m_*, turns s into
+// 2^(s - m) in place, adds this lane's share of the sums to l_* (the quad is summed
+// at the end, quad_sum) and returns in corr_* the factor the outputs must be scaled by.
+template <int NNB>
+__device__ __forceinline__ void online_softmax_tile(float (&s)[NNB][4], float& m_a, float& m_b, float& l_a, float& l_b, float& corr_a,
+                                                    float& corr_b) {
+  float mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+  for (int nb = 0; nb < NNB; nb++) {
+    mx_a = fmaxf(mx_a, fmaxf(s[nb][0], s[nb][1]));
+    mx_b = fmaxf(mx_b, fmaxf(s[nb][2], s[nb][3]));
+  }
+  mx_a = quad_max(mx_a);
+  mx_b = quad_max(mx_b);
+  const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+  // A row that has seen only masked keys keeps max -inf: exponentiate against 0 (gives 0).
+  const float ref_a = mn_a == -INFINITY ? 0.f : mn_a, ref_b = mn_b == -INFINITY ? 0.f : mn_b;
+  corr_a = fast_exp2(m_a - ref_a);
+  corr_b = fast_exp2(m_b - ref_b);
+  m_a = mn_a;
+  m_b = mn_b;
+  float sum_a = 0.f, sum_b = 0.f;
+#pragma unroll
+  for (int nb = 0; nb < NNB; nb++) {
+    s[nb][0] = fast_exp2(s[nb][0] - ref_a);
+    s[nb][1] = fast_exp2(s[nb][1] - ref_a);
+    s[nb][2] = fast_exp2(s[nb][2] - ref_b);
+    s[nb][3] = fast_exp2(s[nb][3] - ref_b);
+    sum_a += s[nb][0] + s[nb][1];
+    sum_b += s[nb][2] + s[nb][3];
+  }
+  l_a = l_a * corr_a + sum_a;
+  l_b = l_b * corr_b + sum_b;
+}
+
 // Physical slot of key position t of a sequence (block table row bt).
 __device__ __forceinline__ int64_t kv_slot(const int* bt, int t, int block_size, int block_shift) {
   const int b = block_shift >= 0 ? t >> block_shift : t / block_size;

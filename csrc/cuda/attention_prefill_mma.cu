@@ -162,7 +162,6 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_mma_kernel(AttnParams p, 
         mma16816<T>(s[2 * pk], qf[kk], b[0], b[1]);
         mma16816<T>(s[2 * pk + 1], qf[kk], b[2], b[3]);
       }
-    float mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
     for (int nb = 0; nb < NNB; nb++)
 #pragma unroll
@@ -174,30 +173,9 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_mma_kernel(AttnParams p, 
           x = t <= pr && t >= lr && t < kv_hi ? x : -INFINITY;
         }
         s[nb][e2] = x;
-        if (e2 < 2) mx_a = fmaxf(mx_a, x);
-        else mx_b = fmaxf(mx_b, x);
       }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-    const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-    const float ref_a = mn_a == -INFINITY ? 0.f : mn_a, ref_b = mn_b == -INFINITY ? 0.f : mn_b;
-    const float corr_a = fast_exp2(m_a - ref_a), corr_b = fast_exp2(m_b - ref_b);
-    m_a = mn_a;
-    m_b = mn_b;
-    float sum_a = 0.f, sum_b = 0.f;
-#pragma unroll
-    for (int nb = 0; nb < NNB; nb++) {
-      s[nb][0] = fast_exp2(s[nb][0] - ref_a);
-      s[nb][1] = fast_exp2(s[nb][1] - ref_a);
-      s[nb][2] = fast_exp2(s[nb][2] - ref_b);
-      s[nb][3] = fast_exp2(s[nb][3] - ref_b);
-      sum_a += s[nb][0] + s[nb][1];
-      sum_b += s[nb][2] + s[nb][3];
-    }
-    l_a = l_a * corr_a + sum_a;  // this lane's share; the quad is summed at the end
-    l_b = l_b * corr_b + sum_b;
+    float corr_a, corr_b;
+    online_softmax_tile<NNB>(s, m_a, m_b, l_a, l_b, corr_a, corr_b);
 #pragma unroll
     for (int n = 0; n < NDB; n++) o[n][0] *= corr_a, o[n][1] *= corr_a, o[n][2] *= corr_b, o[n][3] *= corr_b;
 #pragma unroll
@@ -215,10 +193,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_mma_kernel(AttnParams p, 
   }
   cp_async_wait<0>();
 
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-  l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-  l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
+  l_a = quad_sum(l_a);
+  l_b = quad_sum(l_b);
   const int c0 = 2 * (lane % 4);
   T* out = (T*)p.out;
   if (va) {

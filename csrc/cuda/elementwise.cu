@@ -91,6 +91,22 @@ int launch_ew(const char* op, uint64_t out, uint64_t a, uint64_t b, int64_t rows
   });
 }
 
+// out[i] = x[i] * scale, then cap * tanh(out[i] / cap) when cap > 0.
+template <typename T, int V>
+__global__ void scale_softcap_kernel(T* out, const T* x, int64_t n, float scale, float cap) {
+  const int64_t units = n / V;
+  for (int64_t u = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; u < units; u += (int64_t)gridDim.x * blockDim.x) {
+    float f[V];
+    load_v<T, V>(x + u * V, f);
+#pragma unroll
+    for (int i = 0; i < V; i++) {
+      f[i] *= scale;
+      if (cap > 0.f) f[i] = cap * tanhf(f[i] / cap);
+    }
+    store_v<T, V>(out + u * V, f);
+  }
+}
+
 // One block per token; threads walk (head, pair) of q then k.
 template <typename T>
 __global__ void rope_kernel(T* q, T* k, const int* positions, const float* cos_sin, int num_heads, int num_kv_heads, int head_dim,
@@ -164,6 +180,20 @@ int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d
 }
 
 int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act) { return launch_ew<Ew::Gelu>("vt_gelu_tanh", out, x, 0, 1, n, act); }
+
+int vt_scale_softcap(uint64_t out, uint64_t x, int64_t n, float scale, float soft_cap, int act) {
+  if (n <= 0) return 0;
+  VT_READY();
+  return dispatch_float(act, "vt_scale_softcap", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const bool vec = n % 8 == 0 && aligned_to(out, 8 * sizeof(T)) && aligned_to(x, 8 * sizeof(T));
+    const int grid = blocks_for(vec ? n / 8 : n, 256, (int64_t)g.sm_count * 16);
+    const float cap = soft_cap > 0.f ? soft_cap : 0.f;
+    if (vec) scale_softcap_kernel<T, 8><<<grid, 256, 0, g.stream>>>((T*)out, (const T*)x, n, scale, cap);
+    else scale_softcap_kernel<T, 1><<<grid, 256, 0, g.stream>>>((T*)out, (const T*)x, n, scale, cap);
+    return check_launch("vt_scale_softcap");
+  });
+}
 
 int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache, int64_t num_tokens, int64_t num_heads,
             int64_t num_kv_heads, int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride, int is_neox, int act) {

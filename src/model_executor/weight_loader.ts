@@ -63,6 +63,19 @@ export class WeightLoader {
     this.tensors.length = 0;
   }
 
+  /**
+   * A fused weight (see packedModules): `${fused}.${suffix}` when the checkpoint
+   * holds it (Phi-3's qkv_proj), else the parts' `${part}.${suffix}` stacked along dim 0.
+   * shapes: each part's shape; the fused tensor is their row-wise stack.
+   */
+  packed(fused: string, parts: readonly string[], shapes: readonly (readonly number[])[], suffix: string): Tensor {
+    if (!this.source.isDummy && this.source.has(`${fused}.${suffix}`)) {
+      const rows = shapes.reduce((a, s) => a + s[0], 0);
+      return this.get(`${fused}.${suffix}`, [rows, ...shapes[0].slice(1)]);
+    }
+    return this.concat(parts.map((n) => `${n}.${suffix}`), shapes);
+  }
+
   /** Several tensors stacked along dim 0 into one (e.g. q, k, v -> qkv). */
   concat(names: readonly string[], shapes: readonly (readonly number[])[]): Tensor {
     const rows = shapes.reduce((a, s) => a + s[0], 0);

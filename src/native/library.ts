@@ -64,6 +64,7 @@ export interface NativeOps {
   siluAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanhAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanh(out: Addr, x: Addr, n: number, act: DType): number;
+  scaleSoftcap(out: Addr, x: Addr, n: number, scale: number, softCap: number, act: DType): number;
   reshapeAndCache(key: Addr, value: Addr, kCache: Addr, vCache: Addr, slotMapping: Addr, numTokens: number, numKvHeads: number, headDim: number, keyStride: number, valueStride: number, act: DType): number;
   sample(outIds: Addr, logits: Addr, temperature: Addr, topK: Addr, topP: Addr, minP: Addr, uniform: Addr, n: number, vocab: number, act: DType): number;
   logprobs(outLogprobs: Addr, outIds: Addr, outRanks: Addr, logits: Addr, chosen: Addr, n: number, vocab: number, k: number, act: DType): number;
@@ -103,6 +104,7 @@ const DECLS: [keyof NativeOps, string][] = [
   ['siluAndMul', 'int vt_silu_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanhAndMul', 'int vt_gelu_tanh_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanh', 'int vt_gelu_tanh(uint64_t, uint64_t, int64_t, int)'],
+  ['scaleSoftcap', 'int vt_scale_softcap(uint64_t, uint64_t, int64_t, float, float, int)'],
   ['reshapeAndCache', 'int vt_reshape_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int)'],
   ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],

@@ -223,6 +223,23 @@ test('silu_and_mul, gelu_tanh_and_mul, gelu_tanh', { skip }, () => {
   assert.deepEqual(mine, []);
 });
 
+test('scale_softcap (logit soft-capping, multipliers)', { skip }, () => {
+  const l = openLibs();
+  const next = rng(16);
+  const mine: string[] = [];
+  for (const act of DTYPES) {
+    for (const [n, scale, cap] of [[4096 * 3, 1, 30], [999, 0.25, 0], [1000, 1 / 8, 50]]) {
+      const x = Pair.of(l, randomValues(next, n, act, 60), act);
+      const out = Pair.out(l, n, act);
+      check(l.cpu, l.cpu.scaleSoftcap(out.cpu.addr, x.cpu.addr, n, scale, cap, DType.F32), 'scale_softcap cpu');
+      check(l.cuda, l.cuda.scaleSoftcap(out.gpu.addr, x.gpu.addr, n, scale, cap, act), 'scale_softcap cuda');
+      if (!record('scale_softcap', `n=${n} cap=${cap}`, act, relErr(out.gpu.toF32(), out.cpu.toF32()))) mine.push(`scale_softcap ${DType[act]} ${n}`);
+      for (const t of [x, out]) t.dispose();
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
 test('reshape_and_cache (strided keys, padding slots)', { skip }, () => {
   const l = openLibs();
   const next = rng(6);

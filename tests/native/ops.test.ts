@@ -128,6 +128,19 @@ test('silu_and_mul, gelu_tanh_and_mul and gelu_tanh', () => {
   assertClose(out.toF32(), Array.from(x, geluTanh), 'gelu_tanh');
 });
 
+test('scale_softcap: x * scale, then cap * tanh(x / cap), in place', () => {
+  const r = rng(15);
+  const x = randn(r, 1003, 40);
+  x.set([-1000, 1000, 0], 0);
+  for (const [scale, cap] of [[1, 30], [0.25, 0], [1 / 8, 50], [2, 0.5]]) {
+    const t = f32(ops, x);
+    assert.equal(ops.scaleSoftcap(t.addr, t.addr, x.length, scale, cap, DType.F32), 0, ops.lastError());
+    const want = Array.from(x, (v) => (cap > 0 ? cap * Math.tanh((v * scale) / cap) : v * scale));
+    assertClose(t.toF32(), want, `scale ${scale} cap ${cap}`);
+    t.dispose();
+  }
+});
+
 function refNorm(x: Float32Array, res: Float32Array | null, w: Float32Array, b: Float32Array | null, T: number, H: number, eps: number, off: number) {
   const out = new Float64Array(T * H);
   const r = new Float64Array(T * H);

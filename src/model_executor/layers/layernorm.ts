@@ -13,11 +13,11 @@ export class RMSNorm {
 
   /**
    * x [T, hidden] -> [T, hidden]. With a residual [T, hidden]: residual <- x + residual,
-   * and the result is the norm of that sum (vLLM's fused_add_rms_norm).
+   * and the result is the norm of that sum (vLLM's fused_add_rms_norm). Into `out` when given.
    */
-  forward(ctx: ForwardContext, x: Tensor, residual: Tensor | null = null): Tensor {
+  forward(ctx: ForwardContext, x: Tensor, residual: Tensor | null = null, out?: Tensor): Tensor {
     const [T, hidden] = x.shape;
-    const out = ctx.ws.alloc([T, hidden], ctx.act);
+    out ??= ctx.ws.alloc([T, hidden], ctx.act);
     check(ctx.ops, ctx.ops.rmsNorm(out.addr, x.addr, residual?.addr ?? 0, this.weight.addr, T, hidden,
       this.eps, this.weightOffset, this.weight.dtype, ctx.act), 'rms_norm');
     return out;

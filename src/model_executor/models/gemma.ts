@@ -6,8 +6,6 @@ import { DType, f32ToBf16, bf16ToF32, f32ToF16, f16ToF32 } from '../../native/in
 import type { WeightLoader } from '../weight_loader.js';
 import { LlamaForCausalLM } from './llama.js';
 
-export { packedModules } from './llama.js';
-
 export class GemmaForCausalLM extends LlamaForCausalLM {
   constructor(config: ModelConfig, w: WeightLoader) {
     if (config.slidingWindow !== null) throw new Error('GemmaForCausalLM has no sliding window: remove sliding_window from config.json (Gemma 2 is Gemma2ForCausalLM)');

@@ -14,9 +14,6 @@ import type { WeightLoader } from '../weight_loader.js';
 import { runLayers } from './utils.js';
 import type { CausalLM } from './interface.js';
 
-/** Nothing to fuse: c_attn already holds q, k and v. */
-export const packedModules = {} as const;
-
 /** Conv1D modules: stored [in, out] in the checkpoint, transposed to [out, in] at load. */
 export const conv1dModules = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
 

@@ -6,8 +6,6 @@ import type { WeightLoader } from '../weight_loader.js';
 import { LlamaForCausalLM } from './llama.js';
 import { withUniformSlidingWindow } from './utils.js';
 
-export { packedModules } from './llama.js';
-
 export class Qwen2ForCausalLM extends LlamaForCausalLM {
   constructor(config: ModelConfig, w: WeightLoader) {
     super(withUniformSlidingWindow(config), w);

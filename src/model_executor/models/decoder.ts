@@ -1,0 +1,272 @@
+// The decoder shell every rotary-embedding family shares (Llama, Qwen2/3, Mistral,
+// Gemma 1/2/3, Phi-3, OLMo 2, Granite, SmolLM3): token embedding, N decoder layers
+// of attention + gated MLP, a final RMSNorm and the LM head. Where the families
+// differ is a DecoderParts record (norm placement, q/k norms, per-layer attention,
+// multipliers); a model file fills it in. Architecture only; kernels live behind the layers.
+import type { ModelConfig, RopeConfig } from '../../config/types.js';
+import { check, DTYPE_BYTES, type Tensor } from '../../native/index.js';
+import { splitQkv, type RowsView } from '../../attention/backends/backend.js';
+import type { ForwardContext } from '../forward_context.js';
+import { gatedActFor, gatedActivation, type GatedAct } from '../layers/activation.js';
+import { Attention } from '../layers/attention.js';
+import { VocabEmbedding } from '../layers/embedding.js';
+import { RMSNorm } from '../layers/layernorm.js';
+import { Linear } from '../layers/linear.js';
+import { RotaryEmbedding } from '../layers/rotary_embedding.js';
+import type { WeightLoader } from '../weight_loader.js';
+import type { CausalLM } from './interface.js';
+import { layerSlidingWindows, runLayers } from './utils.js';
+
+/**
+ * Checkpoint tensors a fused weight is made of: fused name -> the parts, in row
+ * order. The loader reads the fused tensor when the checkpoint has it (Phi-3 stores
+ * qkv_proj and gate_up_proj), else stacks the parts.
+ */
+export const packedModules = {
+  qkv_proj: ['q_proj', 'k_proj', 'v_proj'],
+  gate_up_proj: ['gate_proj', 'up_proj'],
+} as const;
+
+/**
+ * Where a layer's RMSNorms sit.
+ * pre:      input_layernorm before attention, post_attention_layernorm before the MLP (Llama)
+ * sandwich: pre adds post_attention_layernorm after attention and pre/post_feedforward_layernorm
+ *           around the MLP (Gemma 2/3)
+ * post:     post_attention_layernorm / post_feedforward_layernorm on each branch's output,
+ *           none on its input (OLMo 2)
+ */
+export type NormPlacement = 'pre' | 'sandwich' | 'post';
+
+/** One layer's attention: its window, rotary embedding (null: none) and score scale / soft cap. */
+export interface LayerAttention {
+  slidingWindow: number | null;
+  rotary: RotaryEmbedding | null;
+  scale?: number;
+  softCap?: number | null;
+}
+
+/** What a family changes in the shell; everything left out is Llama's. */
+export interface DecoderParts {
+  /** RMSNorm scales by (1 + w) (Gemma). */
+  normWeightOffset?: number;
+  /** Embeddings multiplied by this (Gemma: sqrt(hidden), Granite: embedding_multiplier). */
+  embedScale?: number;
+  norms?: NormPlacement;
+  /** q/k RMSNorm before rope: over each head (Qwen3, Gemma 3) or the whole projection (OLMo 2). */
+  qkNorm?: 'head' | 'proj' | null;
+  /** Each layer's attention; default: the config's windows and one rotary table. */
+  layerAttention?: (layer: number) => LayerAttention;
+  /** Attention and MLP outputs scaled before the residual add (Granite's residual_multiplier). */
+  residualMultiplier?: number;
+  /** Logits multiplied by this (Granite: 1 / logits_scaling). */
+  logitScale?: number;
+  /** cap * tanh(logits / cap) (Gemma 2's final_logit_softcapping). */
+  finalLogitSoftCap?: number | null;
+}
+
+/** Scales x in place, then caps it: x <- cap > 0 ? cap * tanh(x * scale / cap) : x * scale. */
+function scaleSoftCap(ctx: ForwardContext, x: Tensor, scale: number, cap: number): void {
+  if (scale === 1 && cap <= 0) return;
+  check(ctx.ops, ctx.ops.scaleSoftcap(x.addr, x.addr, x.numel, scale, cap, ctx.act), 'scale_softcap');
+}
+
+/** One rotary table per distinct rope config, shared by the layers that use it. */
+export class RotaryTables {
+  private readonly tables = new Map<string, RotaryEmbedding>();
+  constructor(private readonly config: ModelConfig, private readonly w: WeightLoader) {}
+
+  get(rope: RopeConfig | null = this.config.rope): RotaryEmbedding {
+    if (!rope) throw new Error(`${this.config.architectures[0]} needs rotary embedding parameters in config.json`);
+    const key = JSON.stringify(rope);
+    let r = this.tables.get(key);
+    if (!r) {
+      r = new RotaryEmbedding(this.w.ops, rope, this.config.headDim, this.config.maxModelLen);
+      this.w.track(r.cosSinCache);
+      this.tables.set(key, r);
+    }
+    return r;
+  }
+}
+
+class DecoderAttention {
+  /** Fused [(H + 2 KV) * D, hidden], or null when q/k/v stay apart for their norms. */
+  readonly qkvProj: Linear | null = null;
+  readonly qProj: Linear | null = null; // [H * D, hidden]
+  readonly kProj: Linear | null = null; // [KV * D, hidden]
+  readonly vProj: Linear | null = null; // [KV * D, hidden]
+  readonly qNorm: RMSNorm | null = null; // [D] per head, or [H * D] over the projection
+  readonly kNorm: RMSNorm | null = null; // [D] or [KV * D]
+  readonly oProj: Linear; // [hidden, H * D]
+  readonly attn: Attention;
+  readonly rotary: RotaryEmbedding | null;
+
+  constructor(cfg: ModelConfig, w: WeightLoader, p: string, i: number, parts: DecoderParts, la: LayerAttention) {
+    const { hiddenSize: h, numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
+    const rows = [H * D, KV * D, KV * D];
+    const names = packedModules.qkv_proj.map((n) => `${p}.${n}`);
+    if (parts.qkNorm) {
+      // NOTE: q and k must be contiguous [T, heads * D] for their norms, so no fusing.
+      const proj = (n: string, out: number) =>
+        new Linear(w.get(`${n}.weight`, [out, h]), cfg.attentionBias ? w.get(`${n}.bias`, [out]) : null);
+      [this.qProj, this.kProj, this.vProj] = names.map((n, j) => proj(n, rows[j]));
+      const eps = cfg.rmsNormEps;
+      const off = parts.normWeightOffset ?? 0;
+      const [qw, kw] = parts.qkNorm === 'head' ? [D, D] : [H * D, KV * D];
+      this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [qw]), eps, off);
+      this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [kw]), eps, off);
+    } else {
+      const shapes = rows.map((r) => [r, h]);
+      this.qkvProj = new Linear(
+        w.packed(`${p}.qkv_proj`, names, shapes, 'weight'),
+        cfg.attentionBias ? w.packed(`${p}.qkv_proj`, names, rows.map((r) => [r]), 'bias') : null,
+      );
+    }
+    // HF Llama: attention_bias also gives o_proj a bias (Qwen2's q/k/v-only bias does not).
+    const oBias = cfg.hfConfig.attention_bias === true;
+    this.oProj = new Linear(w.get(`${p}.o_proj.weight`, [h, H * D]), oBias ? w.get(`${p}.o_proj.bias`, [h]) : null);
+    this.attn = new Attention(i, H, KV, D, { scale: la.scale, slidingWindow: la.slidingWindow, softCap: la.softCap });
+    this.rotary = la.rotary;
+  }
+
+  /** positions [T], x [T, hidden] -> [T, hidden] (after o_proj) */
+  forward(ctx: ForwardContext, positions: Tensor, x: Tensor): Tensor {
+    const { numHeads: H, numKvHeads: KV, headDim: D } = this.attn.spec;
+    let q: RowsView, k: RowsView, v: RowsView;
+    if (this.qkvProj) {
+      const qkv = this.qkvProj.forward(ctx, x); // [T, (H + 2 KV) * D]
+      ({ q, k, v } = splitQkv(qkv, H, KV, D, DTYPE_BYTES[ctx.act]));
+    } else {
+      const T = x.shape[0];
+      const perHead = this.qNorm!.weight.shape[0] === D;
+      const norm = (n: RMSNorm, y: Tensor, heads: number) => (perHead ? n.forward(ctx, y.reshape([T * heads, D])) : n.forward(ctx, y));
+      const qn = norm(this.qNorm!, this.qProj!.forward(ctx, x), H); // [T * H, D] or [T, H * D]
+      const kn = norm(this.kNorm!, this.kProj!.forward(ctx, x), KV); // [T * KV, D] or [T, KV * D]
+      const vt = this.vProj!.forward(ctx, x); // [T, KV * D]
+      q = { addr: qn.addr, stride: H * D };
+      k = { addr: kn.addr, stride: KV * D };
+      v = { addr: vt.addr, stride: KV * D };
+    }
+    this.rotary?.forward(ctx, positions, q, k, H, KV);
+    return this.oProj.forward(ctx, this.attn.forward(ctx, q, k, v)); // [T, hidden]
+  }
+}
+
+class GatedMLP {
+  readonly gateUpProj: Linear; // [2 * ffn, hidden]
+  readonly downProj: Linear; // [hidden, ffn]
+  readonly act: GatedAct;
+
+  constructor(cfg: ModelConfig, w: WeightLoader, p: string) {
+    const { hiddenSize: h, intermediateSize: ffn } = cfg;
+    const bias = cfg.hfConfig.mlp_bias === true;
+    const names = packedModules.gate_up_proj.map((n) => `${p}.${n}`);
+    this.gateUpProj = new Linear(
+      w.packed(`${p}.gate_up_proj`, names, [[ffn, h], [ffn, h]], 'weight'),
+      bias ? w.packed(`${p}.gate_up_proj`, names, [[ffn], [ffn]], 'bias') : null,
+    );
+    this.downProj = new Linear(w.get(`${p}.down_proj.weight`, [h, ffn]), bias ? w.get(`${p}.down_proj.bias`, [h]) : null);
+    this.act = gatedActFor(cfg.hiddenAct);
+  }
+
+  /** x [T, hidden] -> [T, hidden] (into `out` when given) */
+  forward(ctx: ForwardContext, x: Tensor, out?: Tensor): Tensor {
+    return this.downProj.forward(ctx, gatedActivation(ctx, this.act, this.gateUpProj.forward(ctx, x)), out);
+  }
+}
+
+export class DecoderLayer {
+  readonly inputLayernorm: RMSNorm | null;
+  readonly postAttentionLayernorm: RMSNorm;
+  readonly preFeedforwardLayernorm: RMSNorm | null;
+  readonly postFeedforwardLayernorm: RMSNorm | null;
+  readonly selfAttn: DecoderAttention;
+  readonly mlp: GatedMLP;
+  readonly norms: NormPlacement;
+  readonly residualMultiplier: number;
+
+  constructor(cfg: ModelConfig, w: WeightLoader, i: number, parts: DecoderParts, la: LayerAttention) {
+    const p = `model.layers.${i}`;
+    const h = cfg.hiddenSize;
+    const norm = (n: string) => new RMSNorm(w.get(`${p}.${n}.weight`, [h]), cfg.rmsNormEps, parts.normWeightOffset ?? 0);
+    this.norms = parts.norms ?? 'pre';
+    this.inputLayernorm = this.norms === 'post' ? null : norm('input_layernorm');
+    this.postAttentionLayernorm = norm('post_attention_layernorm');
+    this.preFeedforwardLayernorm = this.norms === 'sandwich' ? norm('pre_feedforward_layernorm') : null;
+    this.postFeedforwardLayernorm = this.norms === 'pre' ? null : norm('post_feedforward_layernorm');
+    this.selfAttn = new DecoderAttention(cfg, w, `${p}.self_attn`, i, parts, la);
+    this.mlp = new GatedMLP(cfg, w, `${p}.mlp`);
+    this.residualMultiplier = parts.residualMultiplier ?? 1;
+  }
+
+  /**
+   * positions [T]; hidden [T, h] (the previous layer's output, null in the first
+   * layer), residual [T, h] (updated in place) -> out [T, h], before the residual add
+   */
+  forward(ctx: ForwardContext, positions: Tensor, hidden: Tensor | null, residual: Tensor, out: Tensor): void {
+    const m = this.residualMultiplier;
+    let x: Tensor; // [T, h]
+    if (this.inputLayernorm) {
+      x = hidden ? this.inputLayernorm.forward(ctx, hidden, residual) : this.inputLayernorm.forward(ctx, residual);
+    } else {
+      if (hidden) check(ctx.ops, ctx.ops.add(residual.addr, residual.addr, hidden.addr, residual.numel, ctx.act), 'add');
+      x = residual;
+    }
+    const a = this.selfAttn.forward(ctx, positions, x); // [T, h]
+    scaleSoftCap(ctx, a, m, 0);
+    if (this.norms === 'pre') {
+      this.mlp.forward(ctx, this.postAttentionLayernorm.forward(ctx, a, residual), out);
+      scaleSoftCap(ctx, out, m, 0);
+      return;
+    }
+    const an = this.postAttentionLayernorm.forward(ctx, a); // [T, h]
+    let y: Tensor; // the MLP's input [T, h]
+    if (this.preFeedforwardLayernorm) {
+      y = this.preFeedforwardLayernorm.forward(ctx, an, residual);
+    } else {
+      check(ctx.ops, ctx.ops.add(residual.addr, residual.addr, an.addr, residual.numel, ctx.act), 'add');
+      y = residual;
+    }
+    const f = this.mlp.forward(ctx, y); // [T, h]
+    this.postFeedforwardLayernorm!.forward(ctx, f, null, out);
+  }
+}
+
+/** The shell's ForCausalLM: embed -> layers -> norm; logits through the (tied) LM head. */
+export class DecoderForCausalLM implements CausalLM {
+  readonly embedTokens: VocabEmbedding;
+  readonly layers: DecoderLayer[] = [];
+  readonly norm: RMSNorm;
+  readonly lmHead: Linear;
+  readonly logitScale: number;
+  readonly finalLogitSoftCap: number;
+
+  constructor(readonly config: ModelConfig, w: WeightLoader, parts: DecoderParts = {}) {
+    const { hiddenSize: h, vocabSize: V } = config;
+    const embed = w.get('model.embed_tokens.weight', [V, h]);
+    this.embedTokens = new VocabEmbedding(embed, parts.embedScale ?? 1);
+    let layerAttention = parts.layerAttention;
+    if (!layerAttention) {
+      const rotary = new RotaryTables(config, w).get();
+      const windows = layerSlidingWindows(config);
+      layerAttention = (i) => ({ slidingWindow: windows[i], rotary });
+    }
+    for (let i = 0; i < config.numHiddenLayers; i++) this.layers.push(new DecoderLayer(config, w, i, parts, layerAttention(i)));
+    this.norm = new RMSNorm(w.get('model.norm.weight', [h]), config.rmsNormEps, parts.normWeightOffset ?? 0);
+    this.lmHead = new Linear(config.tieWordEmbeddings ? embed : w.get('lm_head.weight', [V, h]));
+    this.logitScale = parts.logitScale ?? 1;
+    this.finalLogitSoftCap = parts.finalLogitSoftCap ?? 0;
+  }
+
+  forward(ctx: ForwardContext, inputIds: Tensor, positions: Tensor): Tensor {
+    const residual = this.embedTokens.forward(ctx, inputIds); // [T, h]
+    const out = ctx.ws.alloc(residual.shape, ctx.act); // [T, h]
+    const hidden = runLayers(ctx, this.layers, out, (layer, h, o) => layer.forward(ctx, positions, h, residual, o));
+    return hidden ? this.norm.forward(ctx, hidden, residual) : this.norm.forward(ctx, residual); // [T, h]
+  }
+
+  computeLogits(ctx: ForwardContext, hidden: Tensor): Tensor {
+    const logits = this.lmHead.forward(ctx, hidden); // [n, vocab]
+    scaleSoftCap(ctx, logits, this.logitScale, this.finalLogitSoftCap);
+    return logits;
+  }
+}
