@@ -2,7 +2,7 @@
 // how many of them have KV in the cache, its status and why it finished.
 import type { PoolingParams } from '../pooling_params.js';
 import type { EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
-import { SamplingParams } from '../sampling_params.js';
+import type { SamplingParams } from '../sampling_params.js';
 import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
 
 export const RequestStatus = {
@@ -63,7 +63,8 @@ export class Request {
    */
   pendingPromptLogprobs: PositionLogprobs[] | null = null;
 
-  private blockHasher: RequestBlockHasher | null = null;
+  /** Set where the request is built (EngineCore.addRequest passes the prefix cache's): hashes each full block as it fills. */
+  private readonly blockHasher: RequestBlockHasher | null;
 
   constructor(init: {
     requestId: string;
@@ -87,17 +88,19 @@ export class Request {
     this.numPromptTokens = this.promptTokenIds.length;
     this.maxTokens = init.samplingParams.maxTokens ?? Infinity;
     this.poolingParams = init.poolingParams ?? null;
-    if (init.blockHasher) this.setBlockHasher(init.blockHasher);
+    this.blockHasher = init.blockHasher ?? null;
+    if (this.blockHasher !== null) this.blockHashes.push(...this.blockHasher(this));
   }
 
-  /** Builds the core's request from what the front end sent (samplingParams may have lost its prototype in postMessage). */
+  /**
+   * Builds the core's request from what the front end sent. Its samplingParams is a
+   * SamplingParams already: the core's thread entry re-hydrates it once on arrival.
+   */
   static fromEngineCoreRequest(req: EngineCoreRequest, blockHasher: RequestBlockHasher | null = null): Request {
-    const sp =
-      req.samplingParams instanceof SamplingParams ? req.samplingParams : SamplingParams.fromPlain(req.samplingParams);
     return new Request({
       requestId: req.requestId,
       promptTokenIds: req.promptTokenIds,
-      samplingParams: sp,
+      samplingParams: req.samplingParams,
       eosTokenIds: req.eosTokenIds,
       arrivalTime: req.arrivalTime,
       priority: req.priority,
@@ -105,17 +108,6 @@ export class Request {
       blockHasher,
       poolingParams: req.poolingParams ?? null,
     });
-  }
-
-  get hasBlockHasher(): boolean {
-    return this.blockHasher !== null;
-  }
-
-  /** Attaches the prefix cache's hasher and hashes the full blocks present now. */
-  setBlockHasher(hasher: RequestBlockHasher): void {
-    this.blockHasher = hasher;
-    this.blockHashes.length = 0;
-    this.blockHashes.push(...hasher(this));
   }
 
   get numTokens(): number {

@@ -6,7 +6,6 @@ import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.
 import { Request, RequestStatus } from '../core/request.js';
 import { Scheduler } from '../core/sched/scheduler.js';
 import { initLogger } from '../logger.js';
-import { SamplingParams } from '../sampling_params.js';
 import { HostSampler } from '../worker/host_sampler.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
@@ -56,9 +55,9 @@ export class EngineCore {
     return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker);
   }
 
+  /** req.samplingParams must be a SamplingParams (the thread entry, core_worker.ts, re-hydrates it once). */
   addRequest(req: EngineCoreRequest): void {
-    const params = req.samplingParams instanceof SamplingParams ? req.samplingParams : SamplingParams.fromPlain(req.samplingParams);
-    this.scheduler.addRequest(Request.fromEngineCoreRequest({ ...req, samplingParams: params }));
+    this.scheduler.addRequest(Request.fromEngineCoreRequest(req, this.scheduler.kvCacheManager.blockHasher));
   }
 
   abortRequests(ids: string[]): void {

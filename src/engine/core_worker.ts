@@ -30,6 +30,7 @@ function drain(core: EngineCore): boolean {
     const msg = inbox.shift()!;
     switch (msg.type) {
       case 'add':
+        // The thread boundary: postMessage dropped the prototype; re-hydrated here, once.
         msg.request.samplingParams = SamplingParams.fromPlain(msg.request.samplingParams);
         core.addRequest(msg.request);
         break;

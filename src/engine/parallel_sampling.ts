@@ -1,6 +1,5 @@
 // n > 1: a request fans out into n child requests in the core (each samples one
 // completion; the prefix cache shares their prompt blocks) and fans back in here.
-import { SamplingParams } from '../sampling_params.js';
 import type { CompletionOutput } from '../outputs.js';
 import type { EngineCoreRequest } from '../core/types.js';
 
@@ -15,7 +14,7 @@ export function fanOut(parent: EngineCoreRequest): EngineCoreRequest[] {
   return Array.from({ length: p.n }, (_, i) => ({
     ...parent,
     requestId: childRequestId(parent.requestId, i),
-    samplingParams: SamplingParams.fromPlain({ ...p, n: 1, seed: p.seed === null ? null : p.seed + i }),
+    samplingParams: p.clone({ n: 1, seed: p.seed === null ? null : p.seed + i }),
   }));
 }
 

@@ -65,7 +65,7 @@ export class Processor {
     const room = maxModelLen - promptTokenIds.length;
     let sp = params;
     if (params.maxTokens === null) {
-      sp = SamplingParams.fromPlain({ ...params, maxTokens: Math.max(1, room) });
+      sp = params.clone({ maxTokens: Math.max(1, room) });
     } else if (this.strictMaxTokens && params.maxTokens > room) {
       throw new InvalidRequestError(
         `This model's maximum context length is ${maxModelLen} tokens. However, you requested ` +

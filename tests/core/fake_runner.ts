@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import type { ModelRunnerOutput, SchedulerOutput } from '../../src/core/sched/output.js';
 import type { SamplingParams } from '../../src/sampling_params.js';
 import { Scheduler } from '../../src/core/sched/scheduler.js';
+import { getRequestBlockHasher } from '../../src/core/kv_cache/block_hash.js';
 import type { EngineCoreOutput, FinishReason, PositionLogprobs } from '../../src/core/types.js';
 
 export type SampleFn = (reqId: string, tokens: readonly number[]) => number;
@@ -234,6 +235,12 @@ export interface TestSetup {
   enablePrefixCaching?: boolean;
   longPrefillTokenThreshold?: number;
 }
+
+/**
+ * The prefix cache's hasher for makeScheduler's block size (4): tests build their
+ * Requests with it, as EngineCore.addRequest does with the scheduler's.
+ */
+export const blockHasher = getRequestBlockHasher(4);
 
 export function makeScheduler(s: TestSetup = {}): Scheduler {
   return new Scheduler(

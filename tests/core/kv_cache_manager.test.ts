@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Request, RequestStatus } from '../../src/core/request.js';
 import { KVCacheManager, checkKVCacheFitsMaxModelLen } from '../../src/core/kv_cache/kv_cache_manager.js';
+import { getRequestBlockHasher } from '../../src/core/kv_cache/block_hash.js';
 import { SamplingParams } from '../../src/sampling_params.js';
 
 const BS = 4;
@@ -13,6 +14,7 @@ function req(prompt: number[], o: { salt?: string; promptLogprobs?: number } = {
     promptTokenIds: prompt,
     samplingParams: new SamplingParams({ promptLogprobs: o.promptLogprobs ?? null }),
     cacheSalt: o.salt ?? null,
+    blockHasher: getRequestBlockHasher(BS),
   });
 }
 

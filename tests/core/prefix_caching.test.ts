@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Request } from '../../src/core/request.js';
 import { SamplingParams, type SamplingParamsInit } from '../../src/sampling_params.js';
-import { FakeRunner, assertPoolFree, makeScheduler, referenceGenerate, runToCompletion, seqPrompt } from './fake_runner.js';
+import { FakeRunner, assertPoolFree, blockHasher, makeScheduler, referenceGenerate, runToCompletion, seqPrompt } from './fake_runner.js';
 
 function mkReq(id: string, prompt: number[], sp: Partial<SamplingParamsInit> = {}, cacheSalt?: string): Request {
   return new Request({
@@ -13,6 +13,7 @@ function mkReq(id: string, prompt: number[], sp: Partial<SamplingParamsInit> = {
     promptTokenIds: prompt,
     samplingParams: new SamplingParams({ ignoreEos: true, maxTokens: 4, ...sp }),
     cacheSalt,
+    blockHasher,
   });
 }
 

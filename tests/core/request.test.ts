@@ -7,12 +7,12 @@ import { SamplingParams } from '../../src/sampling_params.js';
 import type { EngineCoreRequest } from '../../src/core/types.js';
 
 function ecr(prompt: number[], sp: Partial<SamplingParams> = {}, cacheSalt?: string): EngineCoreRequest {
-  // As after postMessage: a plain object, not a SamplingParams instance.
+  // As the core's thread entry hands it on: posted (a plain object), then re-hydrated once.
   const plain = JSON.parse(JSON.stringify(new SamplingParams(sp)));
-  return { requestId: 'r', promptTokenIds: prompt, samplingParams: plain, eosTokenIds: [2], arrivalTime: 12.5, priority: 0, cacheSalt };
+  return { requestId: 'r', promptTokenIds: prompt, samplingParams: SamplingParams.fromPlain(plain), eosTokenIds: [2], arrivalTime: 12.5, priority: 0, cacheSalt };
 }
 
-test('Request.fromEngineCoreRequest: fields, counters, sampling params re-hydrated', () => {
+test('Request.fromEngineCoreRequest: fields, counters, sampling params', () => {
   const r = Request.fromEngineCoreRequest(ecr([5, 6, 7], { maxTokens: 3, temperature: 0 }));
   assert.equal(r.requestId, 'r');
   assert.deepEqual(r.promptTokenIds, [5, 6, 7]);

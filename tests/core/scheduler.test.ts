@@ -8,6 +8,7 @@ import type { Scheduler } from '../../src/core/sched/scheduler.js';
 import {
   FakeRunner,
   assertPoolFree,
+  blockHasher,
   makeScheduler,
   referenceGenerate,
   runToCompletion,
@@ -17,7 +18,7 @@ import {
 } from './fake_runner.js';
 
 function mkReq(id: string, prompt: number[], sp: Partial<SamplingParamsInit> = {}): Request {
-  return new Request({ requestId: id, promptTokenIds: prompt, samplingParams: new SamplingParams({ ignoreEos: true, ...sp }) });
+  return new Request({ requestId: id, promptTokenIds: prompt, samplingParams: new SamplingParams({ ignoreEos: true, ...sp }), blockHasher });
 }
 
 function setup(s: TestSetup): { sched: Scheduler; runner: FakeRunner } {

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { Request, RequestStatus } from '../../src/core/request.js';
 import { SamplingParams, type SamplingParamsInit } from '../../src/sampling_params.js';
 import type { SchedulerOutput } from '../../src/core/sched/output.js';
-import { FakeRunner, assertPoolFree, makeScheduler, referenceGenerate, runToCompletion, seqPrompt } from './fake_runner.js';
+import { FakeRunner, assertPoolFree, blockHasher, makeScheduler, referenceGenerate, runToCompletion, seqPrompt } from './fake_runner.js';
 
 const EOS = 2;
 
 function mkReq(id: string, prompt: number[], sp: Partial<SamplingParamsInit> = {}, eos: number[] = [EOS]): Request {
-  return new Request({ requestId: id, promptTokenIds: prompt, samplingParams: new SamplingParams(sp), eosTokenIds: eos });
+  return new Request({ requestId: id, promptTokenIds: prompt, samplingParams: new SamplingParams(sp), eosTokenIds: eos, blockHasher });
 }
 
 /** Each request emits its script, then 9s. */

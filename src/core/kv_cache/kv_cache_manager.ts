@@ -96,11 +96,6 @@ export class KVCacheManager {
     return this.blockPool.getNumFreeBlocks();
   }
 
-  /** Gives the request the pool's hasher if it was built without one (its blockHashes are needed to cache its blocks). */
-  private ensureHashes(request: Request): void {
-    if (this.blockHasher !== null && !request.hasBlockHasher) request.setBlockHasher(this.blockHasher);
-  }
-
   /**
    * The longest run of cached full blocks at the start of the request's tokens.
    * The hit leaves at least one token to compute (the model needs the last
@@ -110,7 +105,6 @@ export class KVCacheManager {
    */
   getComputedBlocks(request: Request): ComputedBlocks {
     if (!this.enableCaching || request.skipReadingPrefixCache) return { blocks: [], numComputedTokens: 0 };
-    this.ensureHashes(request);
     // NOTE: capped at numTokens - 1: when every token is cached, the last one must
     // still run to produce logits, which recomputes that whole last block.
     const maxCacheHitLength = request.numTokens - 1;
@@ -222,7 +216,6 @@ export class KVCacheManager {
     const numFullBlocks = Math.floor(numTokens / this.blockSize);
     const numCached = this.numCachedBlock.get(request.requestId) ?? 0;
     if (numCached >= numFullBlocks) return;
-    this.ensureHashes(request);
     this.blockPool.cacheFullBlocks(reqBlocks, request.blockHashes, numCached, numFullBlocks);
     this.numCachedBlock.set(request.requestId, numFullBlocks);
   }

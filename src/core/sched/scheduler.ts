@@ -29,6 +29,21 @@ export interface SchedulerOptions {
   longPrefillTokenThreshold?: number;
 }
 
+/** What schedule() has decided so far in one step. */
+interface ScheduleStep {
+  tokenBudget: number;
+  /** Admitted from the waiting queue this step. */
+  newReqs: Request[];
+  /** Already running, scheduled again this step. */
+  runningReqs: Request[];
+  preemptedReqs: Request[];
+  /** Blocks allocated this step, per running request id. */
+  newBlocks: Map<string, readonly KVCacheBlock[]>;
+  numScheduledTokens: Record<string, number>;
+  /** numComputedTokens before this step, per scheduled request id. */
+  computedBefore: Map<string, number>;
+}
+
 export class Scheduler {
   readonly kvCacheManager: KVCacheManager;
   readonly maxNumRunningReqs: number;
@@ -70,8 +85,6 @@ export class Scheduler {
     if (this.requests.has(request.requestId)) {
       throw new Error(`Request id '${request.requestId}' is already in the engine: request ids must be unique.`);
     }
-    const hasher = this.kvCacheManager.blockHasher;
-    if (hasher !== null && !request.hasBlockHasher) request.setBlockHasher(hasher);
     // Defensive: the processor refuses these before they reach the core.
     const maxPromptBlocks = this.kvCacheManager.blockPool.numBlocks - 1;
     if (
@@ -87,22 +100,29 @@ export class Scheduler {
     this.waiting.addRequest(request);
   }
 
+  /**
+   * One step's plan, in vLLM's order: the running requests first, then the
+   * waiting ones (unless this step had to preempt: no room for more), then the
+   * SchedulerOutput, then the bookkeeping that counts the scheduled tokens as computed.
+   */
   schedule(): SchedulerOutput {
-    const scheduledNewReqs: Request[] = [];
-    const scheduledRunningReqs: Request[] = [];
-    const preemptedReqs: Request[] = [];
-    const reqToNewBlocks = new Map<string, readonly KVCacheBlock[]>();
-    const numScheduledTokens: Record<string, number> = {};
-    const computedBefore = new Map<string, number>();
-    let tokenBudget = this.maxNumScheduledTokens;
+    const step: ScheduleStep = { tokenBudget: this.maxNumScheduledTokens, newReqs: [], runningReqs: [], preemptedReqs: [],
+      newBlocks: new Map(), numScheduledTokens: {}, computedBefore: new Map() };
+    this.scheduleRunning(step);
+    if (step.preemptedReqs.length === 0) this.scheduleWaiting(step);
+    const out = this.buildOutput(step);
+    this.updateAfterSchedule(step);
+    return out;
+  }
 
-    // First, the running requests.
+  /** Gives each running request, in order, its next tokens; preempts from the back when the pool runs out. */
+  private scheduleRunning(step: ScheduleStep): void {
     let reqIndex = 0;
-    while (reqIndex < this.running.length && tokenBudget > 0) {
+    while (reqIndex < this.running.length && step.tokenBudget > 0) {
       const request = this.running[reqIndex];
       let numNewTokens = request.numTokens - request.numComputedTokens;
       if (this.longPrefillTokenThreshold > 0) numNewTokens = Math.min(numNewTokens, this.longPrefillTokenThreshold);
-      numNewTokens = Math.min(numNewTokens, tokenBudget, this.maxModelLen - 1 - request.numComputedTokens);
+      numNewTokens = Math.min(numNewTokens, step.tokenBudget, this.maxModelLen - 1 - request.numComputedTokens);
       if (numNewTokens <= 0) {
         // Nothing to compute (should not happen without async scheduling): skip, do not block the others.
         reqIndex++;
@@ -119,53 +139,55 @@ export class Scheduler {
         if (newBlocks !== null) break;
         const victim = this.running.pop()!;
         this.preemptRequest(victim);
-        preemptedReqs.push(victim);
+        step.preemptedReqs.push(victim);
         if (victim === request) break;
       }
       if (newBlocks === null) break;
 
-      scheduledRunningReqs.push(request);
-      reqToNewBlocks.set(request.requestId, newBlocks);
-      numScheduledTokens[request.requestId] = numNewTokens;
-      computedBefore.set(request.requestId, request.numComputedTokens);
-      tokenBudget -= numNewTokens;
+      step.runningReqs.push(request);
+      step.newBlocks.set(request.requestId, newBlocks);
+      step.numScheduledTokens[request.requestId] = numNewTokens;
+      step.computedBefore.set(request.requestId, request.numComputedTokens);
+      step.tokenBudget -= numNewTokens;
       reqIndex++;
     }
+  }
 
-    // Then the waiting ones, unless this step had to preempt (no room for more).
-    if (preemptedReqs.length === 0) {
-      while (this.waiting.length > 0 && tokenBudget > 0) {
-        if (this.running.length >= this.maxNumRunningReqs) break;
-        const request = this.waiting.peekRequest();
+  /** Admits waiting requests FCFS while the budget, maxNumSeqs and the pool allow (a prefix-cache hit first). */
+  private scheduleWaiting(step: ScheduleStep): void {
+    while (this.waiting.length > 0 && step.tokenBudget > 0) {
+      if (this.running.length >= this.maxNumRunningReqs) break;
+      const request = this.waiting.peekRequest();
 
-        // Waiting requests hold no blocks and have computed nothing; a preempted
-        // one (outputs included) may hit its own freed, still cached blocks.
-        const hit = this.kvCacheManager.getComputedBlocks(request);
-        const numComputedTokens = hit.numComputedTokens;
+      // Waiting requests hold no blocks and have computed nothing; a preempted
+      // one (outputs included) may hit its own freed, still cached blocks.
+      const hit = this.kvCacheManager.getComputedBlocks(request);
+      const numComputedTokens = hit.numComputedTokens;
 
-        let numNewTokens = request.numTokens - numComputedTokens;
-        if (this.longPrefillTokenThreshold > 0) numNewTokens = Math.min(numNewTokens, this.longPrefillTokenThreshold);
-        if (!this.enableChunkedPrefill && numNewTokens > tokenBudget) break;
-        numNewTokens = Math.min(numNewTokens, tokenBudget);
+      let numNewTokens = request.numTokens - numComputedTokens;
+      if (this.longPrefillTokenThreshold > 0) numNewTokens = Math.min(numNewTokens, this.longPrefillTokenThreshold);
+      if (!this.enableChunkedPrefill && numNewTokens > step.tokenBudget) break;
+      numNewTokens = Math.min(numNewTokens, step.tokenBudget);
 
-        const newBlocks = this.kvCacheManager.allocateSlots(request, numNewTokens, hit.numComputedTokens, hit.blocks);
-        if (newBlocks === null) break; // FCFS: nobody behind it jumps the queue.
+      const newBlocks = this.kvCacheManager.allocateSlots(request, numNewTokens, hit.numComputedTokens, hit.blocks);
+      if (newBlocks === null) break; // FCFS: nobody behind it jumps the queue.
 
-        this.waiting.popRequest();
-        this.running.push(request);
-        scheduledNewReqs.push(request);
-        this.kvCacheManager.recordPrefixCacheStats(request, hit.numComputedTokens);
-        numScheduledTokens[request.requestId] = numNewTokens;
-        tokenBudget -= numNewTokens;
-        request.status = RequestStatus.RUNNING;
-        request.numComputedTokens = numComputedTokens;
-        computedBefore.set(request.requestId, numComputedTokens);
-        if (request.numCachedTokens < 0) request.numCachedTokens = numComputedTokens;
-      }
+      this.waiting.popRequest();
+      this.running.push(request);
+      step.newReqs.push(request);
+      this.kvCacheManager.recordPrefixCacheStats(request, hit.numComputedTokens);
+      step.numScheduledTokens[request.requestId] = numNewTokens;
+      step.tokenBudget -= numNewTokens;
+      request.status = RequestStatus.RUNNING;
+      request.numComputedTokens = numComputedTokens;
+      step.computedBefore.set(request.requestId, numComputedTokens);
+      if (request.numCachedTokens < 0) request.numCachedTokens = numComputedTokens;
     }
+  }
 
-    const totalNumScheduledTokens = this.maxNumScheduledTokens - tokenBudget;
-    const newReqsData: NewRequestData[] = scheduledNewReqs.map((req) => ({
+  /** The step's SchedulerOutput: full data for newly scheduled requests, what changed for the others. */
+  private buildOutput(step: ScheduleStep): SchedulerOutput {
+    const newReqsData: NewRequestData[] = step.newReqs.map((req) => ({
       reqId: req.requestId,
       promptTokenIds: req.promptTokenIds.slice(),
       samplingParams: req.samplingParams,
@@ -176,23 +198,24 @@ export class Scheduler {
       ...(req.poolingParams ? { poolingParams: req.poolingParams } : {}),
     }));
     const cachedReqsData: CachedRequestData = {
-      reqIds: scheduledRunningReqs.map((r) => r.requestId),
-      newBlockIds: scheduledRunningReqs.map((r) => reqToNewBlocks.get(r.requestId)!.map((b) => b.blockId)),
-      numComputedTokens: scheduledRunningReqs.map((r) => computedBefore.get(r.requestId)!),
+      reqIds: step.runningReqs.map((r) => r.requestId),
+      newBlockIds: step.runningReqs.map((r) => step.newBlocks.get(r.requestId)!.map((b) => b.blockId)),
+      numComputedTokens: step.runningReqs.map((r) => step.computedBefore.get(r.requestId)!),
     };
-    const out: SchedulerOutput = {
+    return {
       scheduledNewReqs: newReqsData,
       scheduledCachedReqs: cachedReqsData,
-      numScheduledTokens,
-      totalNumScheduledTokens,
+      numScheduledTokens: step.numScheduledTokens,
+      totalNumScheduledTokens: this.maxNumScheduledTokens - step.tokenBudget,
       finishedReqIds: [...this.finishedReqIds],
-      preemptedReqIds: preemptedReqs.map((r) => r.requestId),
+      preemptedReqIds: step.preemptedReqs.map((r) => r.requestId),
     };
-    this.finishedReqIds = new Set();
+  }
 
-    // Scheduled tokens count as computed from now on (see the note at the top).
-    for (const reqId of computedBefore.keys()) this.requests.get(reqId)!.numComputedTokens += numScheduledTokens[reqId];
-    return out;
+  /** vLLM's _update_after_schedule: scheduled tokens count as computed from now on (see the note at the top). */
+  private updateAfterSchedule(step: ScheduleStep): void {
+    for (const reqId of step.computedBefore.keys()) this.requests.get(reqId)!.numComputedTokens += step.numScheduledTokens[reqId];
+    this.finishedReqIds = new Set();
   }
 
   private preemptRequest(request: Request): void {
@@ -218,6 +241,7 @@ export class Scheduler {
     const outputs = this.pendingOutputs;
     this.pendingOutputs = [];
     const stopped = new Set<Request>();
+    if (modelRunnerOutput.pooledOutputs) this.finishPooled(modelRunnerOutput.pooledOutputs, outputs, stopped);
 
     const scheduledIds = [
       ...schedulerOutput.scheduledCachedReqs.reqIds,
@@ -234,15 +258,6 @@ export class Scheduler {
         (request.pendingPromptLogprobs ??= []).push(...promptLogprobs);
       }
 
-      const pooled = modelRunnerOutput.pooledOutputs?.[reqId];
-      if (pooled !== undefined) {
-        // An embedding request is done once its prompt is pooled.
-        request.status = RequestStatus.FINISHED_STOPPED;
-        outputs.push({ ...this.makeOutput(request, [], null, true), pooledOutput: pooled });
-        stopped.add(request);
-        this.freeRequest(request);
-        continue;
-      }
       let newTokenIds: number[] = i === undefined ? [] : modelRunnerOutput.sampledTokenIds[i].slice();
       let isStopped = false;
       for (let k = 0; k < newTokenIds.length; k++) {
@@ -267,6 +282,18 @@ export class Scheduler {
     if (stopped.size > 0) this.running = this.running.filter((r) => !stopped.has(r));
 
     return { outputs, schedulerStats: this.makeStats(), timestamp: Date.now() / 1000 };
+  }
+
+  /** Embedding requests are done once their prompt is pooled: one output each, with the vector, and no tokens. */
+  private finishPooled(pooledOutputs: Record<string, number[]>, outputs: EngineCoreOutput[], stopped: Set<Request>): void {
+    for (const [reqId, pooled] of Object.entries(pooledOutputs)) {
+      const request = this.requests.get(reqId);
+      if (request === undefined || request.isFinished) continue; // aborted while the step ran
+      request.status = RequestStatus.FINISHED_STOPPED;
+      outputs.push({ ...this.makeOutput(request, [], null, true), pooledOutput: pooled });
+      stopped.add(request);
+      this.freeRequest(request);
+    }
   }
 
   private makeOutput(
