@@ -13,7 +13,7 @@ import { stepTimer } from '../metrics/step_timer.js';
 import { fanOut, ParentRequest } from './parallel_sampling.js';
 import { type ProcessOptions, Processor, type PromptType } from './processor.js';
 
-/** The model's tokenizer (args.chatTemplate, when set, is passed to each applyChatTemplate call). */
+/** The tokenizer of args.tokenizer, else the one in the model's folder. */
 export function loadTokenizer(args: EngineArgs): Tokenizer {
   return Tokenizer.fromPretrained(args.tokenizer ?? args.model);
 }

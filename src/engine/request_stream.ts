@@ -46,10 +46,6 @@ export class RequestStream implements AsyncGenerator<RequestOutput, void, undefi
     private readonly onEarlyExit: () => void,
   ) {}
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   push(out: RequestOutput): void {
     if (this.closed) return;
     if (out.finished) this.closed = true;

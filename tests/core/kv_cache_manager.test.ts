@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Request, RequestStatus } from '../../src/core/request.js';
-import { KVCacheManager, checkKVCacheFitsMaxModelLen } from '../../src/core/kv_cache/kv_cache_manager.js';
+import { KVCacheManager } from '../../src/core/kv_cache/kv_cache_manager.js';
 import { getRequestBlockHasher } from '../../src/core/kv_cache/block_hash.js';
 import { SamplingParams } from '../../src/sampling_params.js';
 
@@ -180,10 +180,3 @@ test('resetPrefixCache: refused while blocks are held; afterwards nothing hits',
   assert.equal(m.getComputedBlocks(req(range(0, 9))).numComputedTokens, 0);
 });
 
-test('checkKVCacheFitsMaxModelLen: a clear error when one full-length sequence cannot fit', () => {
-  checkKVCacheFitsMaxModelLen({ numBlocks: 9, blockSize: 16, maxModelLen: 128 });
-  assert.throws(
-    () => checkKVCacheFitsMaxModelLen({ numBlocks: 8, blockSize: 16, maxModelLen: 128 }),
-    /maxModelLen=128 needs 8 blocks.*at most 112/,
-  );
-});

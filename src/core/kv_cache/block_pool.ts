@@ -75,10 +75,6 @@ export class FreeKVCacheBlockQueue {
     this.numFreeBlocks++;
   }
 
-  appendN(blocks: Iterable<KVCacheBlock>): void {
-    for (const b of blocks) this.append(b);
-  }
-
   /** Front to back (for tests and debugging). */
   getAllFreeBlocks(): KVCacheBlock[] {
     const out: KVCacheBlock[] = [];

@@ -44,22 +44,6 @@ export interface ComputedBlocks {
 
 const cdiv = (a: number, b: number): number => Math.ceil(a / b);
 
-/**
- * Throws when one maxModelLen sequence cannot fit in the whole cache (vLLM's
- * check_enough_kv_cache_memory): such a request could never be scheduled.
- */
-export function checkKVCacheFitsMaxModelLen(cfg: { numBlocks: number; blockSize: number; maxModelLen: number }): void {
-  const usable = cfg.numBlocks - 1;
-  const needed = cdiv(cfg.maxModelLen, cfg.blockSize);
-  if (usable < needed) {
-    throw new Error(
-      `The KV cache holds ${usable * cfg.blockSize} tokens (${usable} usable blocks of ${cfg.blockSize}), ` +
-        `but maxModelLen=${cfg.maxModelLen} needs ${needed} blocks for one sequence. ` +
-        `Give the KV cache more memory (kvCacheMemoryBytes / gpuMemoryUtilization) or lower maxModelLen to at most ${usable * cfg.blockSize}.`,
-    );
-  }
-}
-
 export class KVCacheManager {
   readonly blockSize: number;
   readonly maxModelLen: number;

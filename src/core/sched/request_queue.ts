@@ -12,7 +12,6 @@ export interface RequestQueue extends Iterable<Request> {
   prependRequest(request: Request): void;
   peekRequest(): Request;
   popRequest(): Request;
-  removeRequest(request: Request): boolean;
   removeRequests(requests: ReadonlySet<Request>): void;
 }
 
@@ -59,25 +58,18 @@ export class FCFSRequestQueue implements RequestQueue {
     return r;
   }
 
-  removeRequest(request: Request): boolean {
-    const n = this.removeWhere((r) => r === request);
-    return n > 0;
-  }
-
   removeRequests(requests: ReadonlySet<Request>): void {
     if (requests.size > 0) this.removeWhere((r) => requests.has(r));
   }
 
-  private removeWhere(pred: (r: Request) => boolean): number {
+  private removeWhere(pred: (r: Request) => boolean): void {
     const kept: Request[] = [];
     for (const r of this) if (!pred(r)) kept.push(r);
-    const removed = this.size - kept.length;
-    if (removed === 0) return 0;
+    if (kept.length === this.size) return;
     this.buf = new Array(Math.max(16, this.buf.length));
     this.head = 0;
     this.size = 0;
     for (const r of kept) this.addRequest(r);
-    return removed;
   }
 
   *[Symbol.iterator](): Iterator<Request> {
