@@ -35,6 +35,8 @@ export interface EngineArgs {
   enforceEager?: boolean;
   /** A Jinja chat template (text) overriding the tokenizer's. */
   chatTemplate?: string;
+  /** Most logprobs a request may ask for per position (vLLM's --max-logprobs, default 20; -1: the whole vocabulary). */
+  maxLogprobs?: number;
 }
 
 export const ENGINE_ARGS_DEFAULTS = {

@@ -22,14 +22,17 @@ export interface ProcessOptions {
 export class Processor {
   /** Sampling defaults from generation_config.json ({} with generationConfig 'vllm'). */
   readonly defaultOverrides: Partial<SamplingParamsInit>;
+  /** --max-logprobs: the cap on (prompt) logprobs per position; -1 lifts it to the vocabulary. */
+  readonly maxLogprobs: number;
 
   constructor(
     readonly modelConfig: ModelConfig,
     readonly tokenizer: Tokenizer,
-    args: Pick<EngineArgs, 'generationConfig'> = {},
+    args: Pick<EngineArgs, 'generationConfig' | 'maxLogprobs'> = {},
     /** Refuse prompt + maxTokens beyond the context (the server's rule); offline, generation just stops at the limit. */
     readonly strictMaxTokens = true,
   ) {
+    this.maxLogprobs = args.maxLogprobs ?? MAX_LOGPROBS;
     this.defaultOverrides = args.generationConfig === 'vllm' ? {} : defaultSamplingParamsFromGenerationConfig(modelConfig.generationConfig);
   }
 
@@ -87,10 +90,11 @@ export class Processor {
   /** Checks that depend on the model (ranges were checked by SamplingParams.create). */
   private validateParams(p: SamplingParams): void {
     const vocab = this.modelConfig.vocabSize;
+    const maxLogprobs = this.maxLogprobs === -1 ? vocab : this.maxLogprobs;
     for (const [n, field] of [[p.logprobs, 'logprobs'], [p.promptLogprobs, 'prompt_logprobs']] as const) {
       const num = n === -1 ? vocab : n;
-      if (num !== null && num > MAX_LOGPROBS) {
-        throw new InvalidRequestError(`Requested ${field === 'logprobs' ? 'sample' : 'prompt'} logprobs of ${num}, which is greater than max allowed: ${MAX_LOGPROBS}`, field);
+      if (num !== null && num > maxLogprobs) {
+        throw new InvalidRequestError(`Requested ${field === 'logprobs' ? 'sample' : 'prompt'} logprobs of ${num}, which is greater than max allowed: ${maxLogprobs}`, field);
       }
     }
     const outOfVocab = (ids: Iterable<number>) => [...ids].find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);

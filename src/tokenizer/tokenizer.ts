@@ -67,8 +67,9 @@ export class Tokenizer {
   /**
    * @param name the folder (or any label) named in errors
    * @param chatTemplateFile a chat template that overrides tokenizer_config's (chat_template.jinja)
+   * @param tokenizerConfig tokenizer_config.json as read (kept for /tokenizer_info)
    */
-  constructor(tokenizerJson: Json, tokenizerConfig: Json, readonly name = 'tokenizer', chatTemplateFile: ChatTemplateSource = null) {
+  constructor(tokenizerJson: Json, readonly tokenizerConfig: Json, readonly name = 'tokenizer', chatTemplateFile: ChatTemplateSource = null) {
     this.hf = new HfTokenizer(tokenizerJson, tokenizerConfig);
     const vocab = this.hf.get_vocab(true);
     let maxId = -1;

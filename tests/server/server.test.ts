@@ -20,7 +20,8 @@ const case0 = ref.cases[0];
 const hfText = case0.generated_text.replace('<|endoftext|>', '');
 
 before(async () => {
-  s = await startServer({ apiKeys: [KEY], maxBodyBytes: 64 * 1024 });
+  // NOTE: with --enable-prompt-tokens-details, so that the prefix-cache tests see cached_tokens.
+  s = await startServer({ apiKeys: [KEY], maxBodyBytes: 64 * 1024, enablePromptTokensDetails: true });
   client = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: KEY, maxRetries: 0 });
 });
 

@@ -30,7 +30,8 @@ export function addEngineFlags(cmd: Command): Command {
     .option('--no-enable-prefix-caching', 'disable automatic prefix caching')
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
-    .option('--enforce-eager', 'disable CUDA graphs', false);
+    .option('--enforce-eager', 'disable CUDA graphs', false)
+    .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', int, 20);
 }
 
 export function engineArgsFromFlags(model: string, o: Record<string, unknown>): EngineArgs {
@@ -51,6 +52,7 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
     generationConfig: o.generationConfig as EngineArgs['generationConfig'],
     loadFormat: o.loadFormat as EngineArgs['loadFormat'],
     enforceEager: o.enforceEager as boolean,
+    maxLogprobs: o.maxLogprobs as number,
   };
 }
 

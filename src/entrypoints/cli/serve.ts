@@ -8,6 +8,7 @@ import { initLogger } from '../../logger.js';
 import { LoggingStatLogger } from '../../metrics/logging.js';
 import { ApiServer, VERSION } from '../openai/api_server.js';
 import { addEngineFlags, engineArgsFromFlags, parseIntFlag } from './engine_flags.js';
+import { addFrontendFlags, frontendOptionsFromFlags } from './serve_flags.js';
 
 const logger = initLogger('api_server');
 
@@ -56,7 +57,7 @@ export function registerServe(program: Command): Command {
     .option('--max-waiting-requests <n>', 'answer 503 beyond this many waiting requests', parseIntFlag)
     .option('--max-request-body-bytes <n>', 'largest request body (413 beyond)', parseIntFlag, 16 * 1024 * 1024)
     .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', parseIntFlag, 30);
-  addEngineFlags(cmd).action(async (model: string, o: Record<string, unknown>) => {
+  addEngineFlags(addFrontendFlags(cmd)).action(async (model: string, o: Record<string, unknown>) => {
     const args = {
       ...engineArgsFromFlags(model, o),
       maxWaitingRequests: o.maxWaitingRequests as number | undefined,
@@ -77,9 +78,11 @@ export function registerServe(program: Command): Command {
       maxLogLen: (o.maxLogLen as number | undefined) ?? null,
       trustRequestChatTemplate: o.trustRequestChatTemplate as boolean,
       logger,
+      ...frontendOptionsFromFlags(o),
     });
     const host = o.host as string | undefined;
-    const addr = await server.listen(o.port as number, host);
+    const uds = o.uds as string | undefined;
+    const addr = uds !== undefined ? { port: 0, address: await server.listenUnix(uds) } : await server.listen(o.port as number, host);
     // NOTE: before the startup lines below, so that a SIGTERM sent as soon as they
     // appear already drains instead of killing the process.
     let stopping = false;
@@ -105,14 +108,14 @@ export function registerServe(program: Command): Command {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-    const base = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
-    logger.info(`Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
+    const base = uds !== undefined ? 'http://localhost' : `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
+    logger.info(uds !== undefined ? `Starting vLLM API server on unix socket ${uds}` : `Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
     logger.info('Available routes: GET /health /ping /version /metrics /v1/models /playground; POST /v1/completions /v1/chat/completions /v1/embeddings /tokenize /detokenize');
     if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
     const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
     const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
     logger.info(`Playground: ${base}/playground`);
-    logger.info(`Application startup complete. Try:\n  curl ${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
+    logger.info(`Application startup complete. Try:\n  curl ${uds !== undefined ? `--unix-socket ${shellQuote(uds)} ` : ''}${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
   });
   return cmd;
 }

@@ -25,6 +25,18 @@ import { OpenAIServingCompletion } from './serving_completion.js';
 import { listModels } from './serving_models.js';
 import { PLAYGROUND_PATHS, servePlayground } from './serving_playground.js';
 import { OpenAIServingTokenization } from './serving_tokenization.js';
+import { openApiDocument } from './openapi.js';
+import { serveDocs } from './serving_docs.js';
+import { tokenizerInfo } from './serving_tokenizer_info.js';
+import {
+  headerRequestId,
+  invocationKind,
+  LOAD_TRACKED_PATHS,
+  normalizeRootPath,
+  ServerLoad,
+  setRequestIdHeader,
+  stripRootPath,
+} from './server_surface.js';
 
 export interface ApiServerOptions {
   /** Names the model answers to; default: the model path. */
@@ -39,6 +51,22 @@ export interface ApiServerOptions {
   maxLogLen?: number | null;
   trustRequestChatTemplate?: boolean;
   logger?: Logger;
+  /** --return-tokens-as-token-ids: logprob tokens as 'token_id:N'. */
+  returnTokensAsTokenIds?: boolean;
+  /** --enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens. */
+  enablePromptTokensDetails?: boolean;
+  /** --enable-force-include-usage: usage at the end of every stream. */
+  enableForceIncludeUsage?: boolean;
+  /** --root-path: the path prefix a proxy serves this server under. */
+  rootPath?: string;
+  /** --enable-request-id-headers: X-Request-Id on every response. */
+  enableRequestIdHeaders?: boolean;
+  /** --enable-tokenizer-info-endpoint: GET /tokenizer_info. */
+  enableTokenizerInfoEndpoint?: boolean;
+  /** --enable-server-load-tracking: GET /load counts the requests being answered. */
+  enableServerLoadTracking?: boolean;
+  /** --disable-fastapi-docs: no /openapi.json and /docs. */
+  disableDocs?: boolean;
 }
 
 interface Ctx {
@@ -73,6 +101,9 @@ export class ApiServer {
   /** Requests past the drain check whose handler has not returned yet. */
   private inFlight = 0;
   private readonly turns = new TurnQueue();
+  private readonly rootPath: string;
+  private readonly requestIdHeaders: boolean;
+  readonly load: ServerLoad;
 
   constructor(
     readonly engine: AsyncLLM,
@@ -92,7 +123,13 @@ export class ApiServer {
       maxLogLen: opts.maxLogLen ?? null,
       trustRequestChatTemplate: opts.trustRequestChatTemplate ?? false,
       logger: this.logger,
+      returnTokensAsTokenIds: opts.returnTokensAsTokenIds ?? false,
+      enablePromptTokensDetails: opts.enablePromptTokensDetails ?? false,
+      enableForceIncludeUsage: opts.enableForceIncludeUsage ?? false,
     };
+    this.rootPath = normalizeRootPath(opts.rootPath);
+    this.requestIdHeaders = opts.enableRequestIdHeaders ?? false;
+    this.load = new ServerLoad(opts.enableServerLoadTracking ?? false);
     const completion = new OpenAIServingCompletion(engine, servingOpts);
     const chat = new OpenAIServingChat(engine, servingOpts);
     const embedding = new OpenAIServingEmbedding(engine, servingOpts);
@@ -117,14 +154,27 @@ export class ApiServer {
         GET: ({ res }) => sendJson(res, 200, listModels(this.servedModelNames, engine.args.model, engine.modelConfig.maxModelLen)),
       },
       '/v1/completions': {
-        POST: async (ctx) => completion.create(await this.body(ctx, CompletionRequestSchema), ctx.res, ctx.signal),
+        POST: async (ctx) => completion.create(await this.body(ctx, CompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/chat/completions': {
-        POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal),
+        POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/embeddings': {
-        POST: async (ctx) => embedding.create(await this.body(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal),
+        POST: async (ctx) => embedding.create(await this.body(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
+      // SageMaker's one route: the body's fields say which API it is for.
+      '/invocations': {
+        POST: async (ctx) => {
+          const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+          const kind = invocationKind(raw);
+          await this.turns.next();
+          const id = headerRequestId(ctx.req);
+          if (kind === 'chat') return chat.create(parse(ChatCompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          if (kind === 'completion') return completion.create(parse(CompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          return embedding.create(parse(EmbeddingRequestSchema, raw), ctx.res, ctx.signal, id);
+        },
+      },
+      '/load': { GET: ({ res }) => sendJson(res, 200, { server_load: this.load.value }) },
       '/tokenize': {
         POST: async (ctx) => {
           const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
@@ -138,6 +188,21 @@ export class ApiServer {
       },
     };
     for (const path of PLAYGROUND_PATHS) this.routes[path] = { GET: servePlayground, HEAD: servePlayground };
+    if (opts.enableTokenizerInfoEndpoint) {
+      this.routes['/tokenizer_info'] = { GET: ({ res }) => sendJson(res, 200, tokenizerInfo(engine.tokenizer, engine.args.chatTemplate)) };
+    }
+    if (!opts.disableDocs) {
+      this.routes['/docs'] = { GET: serveDocs, HEAD: serveDocs };
+      // NOTE: built on first use, from the route table as it is then (every route is registered by now).
+      let doc: string | null = null;
+      this.routes['/openapi.json'] = {
+        GET: ({ res }) => {
+          doc ??= JSON.stringify(this.openApi());
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(doc) });
+          res.end(doc);
+        },
+      };
+    }
     if (process.env.VLLM_SERVER_DEV_MODE === '1') {
       this.routes['/reset_prefix_cache'] = {
         POST: async ({ res }) => sendJson(res, 200, { reset: await engine.resetPrefixCache() }),
@@ -152,6 +217,28 @@ export class ApiServer {
     const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
     await this.turns.next();
     return parse(schema, raw);
+  }
+
+  /** The OpenAPI document of this server's routes (GET /openapi.json). */
+  openApi(): Record<string, unknown> {
+    const routes = Object.fromEntries(Object.entries(this.routes).map(([path, r]) => [path, Object.keys(r ?? {})]));
+    return openApiDocument({ version: VERSION, rootPath: this.rootPath, routes, secured: (p) => this.keyDigests.length > 0 && this.needsKey(p) });
+  }
+
+  /** Routes that need the API key: /v1 ones, and /invocations (which vLLM leaves open: it serves the same inference). */
+  private needsKey(path: string): boolean {
+    return path.startsWith('/v1') || path === '/invocations';
+  }
+
+  /** --uds: listens on a Unix domain socket instead of a TCP port. */
+  listenUnix(socketPath: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(socketPath, () => {
+        this.server.off('error', reject);
+        resolve(socketPath);
+      });
+    });
   }
 
   listen(port: number, host?: string): Promise<AddressInfo> {
@@ -203,9 +290,10 @@ export class ApiServer {
     });
     try {
       if (this.cors(req, res)) return;
+      if (this.requestIdHeaders) setRequestIdHeader(req, res);
       let path: string;
       try {
-        path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        path = stripRootPath(new URL(req.url ?? '/', 'http://localhost').pathname, this.rootPath);
       } catch {
         throw new HttpError(400, 'BadRequestError', `Malformed request URL ${JSON.stringify(req.url)}`);
       }
@@ -216,13 +304,14 @@ export class ApiServer {
         res.setHeader('allow', Object.keys(route).join(', '));
         throw new HttpError(405, 'MethodNotAllowed', `Method ${req.method} is not allowed on ${path}; use ${Object.keys(route).join(' or ')}`);
       }
-      if (path.startsWith('/v1') && !this.authorized(req)) {
+      if (this.needsKey(path) && !this.authorized(req)) {
         throw new HttpError(401, 'AuthenticationError', "Unauthorized: send the server's API key as 'Authorization: Bearer <key>'");
       }
       if (this.draining && req.method === 'POST' && path !== '/ping') {
         throw new EngineOverloadedError('The server is shutting down and accepts no new requests');
       }
       this.inFlight++;
+      if (LOAD_TRACKED_PATHS.has(path)) this.load.track(res);
       try {
         await handler({ req, res, signal: ac.signal });
       } finally {

@@ -21,8 +21,15 @@ function ordered(step: Record<number, Logprob>, chosen: number): [number, Logpro
   return step[chosen] ? [[chosen, step[chosen]], ...rest] : rest;
 }
 
-function tokenText(id: number, lp: Logprob | undefined, tokenizer: Tokenizer): string {
+/** The text shown for a token: its decoded text, or 'token_id:N' (--return-tokens-as-token-ids). */
+function tokenText(id: number, lp: Logprob | undefined, tokenizer: Tokenizer, asTokenIds = false): string {
+  if (asTokenIds) return `token_id:${id}`;
   return lp?.decodedToken ?? tokenizer.decode([id]);
+}
+
+/** The first `numTop` entries; -1 means all of them (the whole vocabulary when asked for). */
+function firstN<T>(xs: T[], numTop: number): T[] {
+  return numTop === -1 ? xs : xs.slice(0, numTop);
 }
 
 /** Python's len(): code points, not UTF-16 units. */
@@ -34,7 +41,8 @@ function pyLen(s: string): number {
 
 /**
  * `steps[i]` holds the logprobs at `tokenIds[i]` (null for the first prompt token).
- * top_logprobs has the chosen token plus the `numTop` most likely (vLLM's rule).
+ * top_logprobs has the chosen token plus the `numTop` most likely (vLLM's rule);
+ * `asTokenIds` shows every token as 'token_id:N'.
  */
 export function completionLogprobs(
   tokenIds: readonly number[],
@@ -42,6 +50,7 @@ export function completionLogprobs(
   numTop: number,
   tokenizer: Tokenizer,
   initialTextOffset = 0,
+  asTokenIds = false,
 ): CompletionLogProbs {
   const out: CompletionLogProbs = { text_offset: [], token_logprobs: [], tokens: [], top_logprobs: [] };
   let offset = initialTextOffset;
@@ -49,14 +58,17 @@ export function completionLogprobs(
     const step = steps[i] ?? null;
     let token: string;
     if (step === null) {
-      token = tokenizer.decode([id]);
+      token = asTokenIds ? `token_id:${id}` : tokenizer.decode([id]);
       out.token_logprobs.push(null);
       out.top_logprobs.push(null);
     } else {
-      token = tokenText(id, step[id], tokenizer);
+      token = tokenText(id, step[id], tokenizer, asTokenIds);
       out.token_logprobs.push(step[id] ? clamp(step[id].logprob) : null);
       const top: Record<string, number> = {};
-      for (const [tid, lp] of ordered(step, id).slice(0, numTop + 1)) top[tokenText(tid, lp, tokenizer)] = clamp(lp.logprob);
+      const entries = ordered(step, id);
+      for (const [tid, lp] of numTop === -1 ? entries : entries.slice(0, numTop + 1)) {
+        top[tokenText(tid, lp, tokenizer, asTokenIds)] = clamp(lp.logprob);
+      }
       out.top_logprobs.push(top);
     }
     out.tokens.push(token);
@@ -66,26 +78,31 @@ export function completionLogprobs(
   return out;
 }
 
-function chatLogProb(token: string, logprob: number): ChatLogProb {
-  return { token, logprob: clamp(logprob), bytes: [...Buffer.from(token, 'utf8')] };
+function chatLogProb(token: string, logprob: number, bytesOf = token): ChatLogProb {
+  return { token, logprob: clamp(logprob), bytes: [...Buffer.from(bytesOf, 'utf8')] };
 }
 
-/** Chat logprobs of the sampled tokens; top_logprobs has the `numTop` most likely, by rank. */
+/**
+ * Chat logprobs of the sampled tokens; top_logprobs has the `numTop` most likely, by
+ * rank (-1: all). With `asTokenIds` tokens read 'token_id:N'; as in vLLM, the sampled
+ * token's bytes stay those of its text, the alternatives' those of what is shown.
+ */
 export function chatLogprobs(
   tokenIds: readonly number[],
   steps: readonly Record<number, Logprob>[],
   numTop: number,
   tokenizer: Tokenizer,
+  asTokenIds = false,
 ): ChatLogProbsContent[] {
   return tokenIds.map((id, i) => {
     const step = steps[i] ?? {};
     const chosen = step[id];
-    const top = Object.entries(step)
+    const ranked = Object.entries(step)
       .map(([tid, lp]) => [Number(tid), lp] as [number, Logprob])
-      .sort((a, b) => a[1].rank - b[1].rank)
-      .slice(0, numTop)
-      .map(([tid, lp]) => chatLogProb(tokenText(tid, lp, tokenizer), lp.logprob));
-    return { ...chatLogProb(tokenText(id, chosen, tokenizer), chosen?.logprob ?? MIN_LOGPROB), top_logprobs: top };
+      .sort((a, b) => a[1].rank - b[1].rank);
+    const top = firstN(ranked, numTop).map(([tid, lp]) => chatLogProb(tokenText(tid, lp, tokenizer, asTokenIds), lp.logprob));
+    const text = tokenText(id, chosen, tokenizer);
+    return { ...chatLogProb(asTokenIds ? `token_id:${id}` : text, chosen?.logprob ?? MIN_LOGPROB, text), top_logprobs: top };
   });
 }
 

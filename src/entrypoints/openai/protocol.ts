@@ -40,6 +40,8 @@ const samplingFields = {
   skip_special_tokens: z.boolean().nullish(),
   spaces_between_special_tokens: z.boolean().nullish(),
   truncate_prompt_tokens: int().nullish(),
+  /** Which end truncate_prompt_tokens cuts: 'left' keeps the last tokens (vLLM's default), 'right' the first. */
+  truncation_side: z.enum(['left', 'right']).nullish(),
   allowed_token_ids: tokenIds.nullish(),
   prompt_logprobs: int().nullish(),
   add_special_tokens: z.boolean().nullish(),
@@ -48,6 +50,8 @@ const samplingFields = {
   request_id: z.string().max(256).nullish(),
   cache_salt: z.string().nullish(),
   return_token_ids: z.boolean().nullish(),
+  /** Logprob tokens as 'token_id:N' (also server-wide with --return-tokens-as-token-ids). */
+  return_tokens_as_token_ids: z.boolean().nullish(),
 };
 
 export const CompletionRequestSchema = z.object({
@@ -171,6 +175,7 @@ export const EmbeddingRequestSchema = z.object({
   user: z.string().nullish(),
   // vLLM's extras
   truncate_prompt_tokens: int().nullish(),
+  truncation_side: z.enum(['left', 'right']).nullish(),
   add_special_tokens: z.boolean().nullish(),
   normalize: z.boolean().nullish(),
   priority: int().nullish(),

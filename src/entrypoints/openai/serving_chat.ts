@@ -37,8 +37,12 @@ export function toChatMessages(messages: ChatMessageParam[]): ChatMessage[] {
 }
 
 export class OpenAIServingChat extends OpenAIServing {
-  /** Renders and tokenizes a conversation (shared with /tokenize). */
-  renderChat(req: ChatCompletionRequest | TokenizeChatRequest): TokenizedPrompt {
+  /**
+   * Renders and tokenizes a conversation (shared with /tokenize, which renders
+   * `tools` into the prompt as vLLM's does; generation refuses them, having no
+   * tool-call parser, unless tool_choice is "none").
+   */
+  renderChat(req: ChatCompletionRequest | TokenizeChatRequest, { forTokenize = false } = {}): TokenizedPrompt {
     if (req.continue_final_message && req.add_generation_prompt) {
       throw new InvalidRequestError('Cannot set both `continue_final_message` and `add_generation_prompt` to True.', 'continue_final_message');
     }
@@ -50,7 +54,7 @@ export class OpenAIServingChat extends OpenAIServing {
     }
     const toolChoice = 'tool_choice' in req ? req.tool_choice : undefined;
     const useTools = (req.tools?.length ?? 0) > 0 && toolChoice !== 'none';
-    if (useTools) {
+    if (useTools && !forTokenize) {
       throw new InvalidRequestError(
         'Tool calling is not supported by this server (no tool-call parser); leave tools unset or set tool_choice to "none".',
         'tools',
@@ -62,12 +66,14 @@ export class OpenAIServingChat extends OpenAIServing {
       chatTemplate: req.chat_template ?? this.engine.args.chatTemplate ?? null,
       documents: req.documents ?? null,
       chatTemplateKwargs: req.chat_template_kwargs ?? undefined,
+      tools: req.tools ?? null,
     });
     const ids = this.tokenizer.encode(text, { addSpecialTokens: req.add_special_tokens ?? false });
     return { promptTokenIds: ids, prompt: text };
   }
 
-  async create(req: ChatCompletionRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  /** @param headerRequestId the client\'s X-Request-Id, which vLLM bases the request id on before the body\'s request_id */
+  async create(req: ChatCompletionRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     this.checkModel(req.model);
     this.checkCommon(req);
     const top = req.top_logprobs;
@@ -79,7 +85,12 @@ export class OpenAIServingChat extends OpenAIServing {
     }
     if (req.messages.length === 0) throw new InvalidRequestError('messages must not be empty', 'messages');
     const rendered = this.renderChat(req);
-    rendered.promptTokenIds = this.truncate(rendered.promptTokenIds, req.truncate_prompt_tokens);
+    rendered.promptTokenIds = this.truncate(rendered.promptTokenIds, {
+      tokens: req.truncate_prompt_tokens,
+      side: req.truncation_side,
+      maxOutputTokens: req.max_completion_tokens ?? req.max_tokens ?? 0,
+      maxOutputParam: req.max_completion_tokens !== null && req.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens',
+    });
 
     const input = this.baseSamplingInput(req);
     input.maxTokens = req.max_completion_tokens ?? req.max_tokens ?? null;
@@ -87,7 +98,7 @@ export class OpenAIServingChat extends OpenAIServing {
     input.promptLogprobs = req.prompt_logprobs ?? (req.echo ? (top ?? null) : null);
     const params = this.samplingParams(input, rendered.promptTokenIds.length);
 
-    const requestId = `chatcmpl-${req.request_id ?? randomId()}`;
+    const requestId = `chatcmpl-${headerRequestId ?? req.request_id ?? randomId()}`;
     const gen = this.generate(requestId, rendered, params, signal, { priority: req.priority, cacheSalt: req.cache_salt });
     const role = req.add_generation_prompt === false ? (req.messages.at(-1)?.role ?? 'assistant') : 'assistant';
     const last = req.messages.at(-1);
@@ -99,7 +110,7 @@ export class OpenAIServingChat extends OpenAIServing {
 
   private logprobs(ctx: ChatCtx, out: RequestOutput['outputs'][number]): ChatLogProbs | null {
     if (!ctx.req.logprobs) return null;
-    return { content: chatLogprobs(out.tokenIds, out.logprobs ?? [], ctx.req.top_logprobs ?? 0, this.tokenizer) };
+    return { content: chatLogprobs(out.tokenIds, out.logprobs ?? [], ctx.req.top_logprobs ?? 0, this.tokenizer, this.asTokenIds(ctx.req)) };
   }
 
   private async full(ctx: ChatCtx, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse): Promise<void> {
@@ -121,7 +132,7 @@ export class OpenAIServingChat extends OpenAIServing {
       logprobs: this.logprobs(ctx, out),
       finish_reason: out.finishReason,
       stop_reason: out.stopReason,
-      ...(ctx.req.return_token_ids ? { token_ids: out.tokenIds } : {}),
+      token_ids: ctx.req.return_token_ids ? out.tokenIds : null,
     }));
     const completionTokens = final.outputs.reduce((a, o) => a + o.tokenIds.length, 0);
     const body = {
@@ -133,7 +144,7 @@ export class OpenAIServingChat extends OpenAIServing {
       usage: this.usage(final.promptTokenIds.length, completionTokens, final.numCachedTokens),
       system_fingerprint: null,
       prompt_logprobs: ctx.req.prompt_logprobs !== null && ctx.req.prompt_logprobs !== undefined ? promptLogprobsJson(final.promptLogprobs) : null,
-      ...(ctx.req.return_token_ids ? { prompt_token_ids: final.promptTokenIds } : {}),
+      prompt_token_ids: ctx.req.return_token_ids ? final.promptTokenIds : null,
     };
     const text = JSON.stringify(body);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -141,19 +152,20 @@ export class OpenAIServingChat extends OpenAIServing {
   }
 
   private async stream(ctx: ChatCtx, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse): Promise<void> {
-    const includeUsage = ctx.req.stream_options?.include_usage === true;
-    const continuousUsage = includeUsage && ctx.req.stream_options?.continuous_usage_stats === true;
+    const { includeUsage, continuousUsage } = this.streamUsage(ctx.req);
     const numTokens = new Array<number>(ctx.n).fill(0);
     let promptTokens = 0;
     let cached: number | null = null;
     const sse = new SseWriter(res);
-    const chunk = (choices: unknown[], usage?: unknown) => ({
+    const chunk = (choices: unknown[], usage?: unknown, promptTokenIds: number[] | null = null) => ({
       id: ctx.requestId,
       object: 'chat.completion.chunk',
       created: ctx.created,
       model: this.modelName,
       choices,
       ...(usage ? { usage } : {}),
+      // vLLM's field: the prompt's ids on each choice's first (role) chunk with return_token_ids, else null.
+      prompt_token_ids: promptTokenIds,
     });
     const usageNow = () => (continuousUsage ? this.usage(promptTokens, numTokens.reduce((a, b) => a + b, 0), null) : undefined);
     try {
@@ -164,7 +176,8 @@ export class OpenAIServingChat extends OpenAIServing {
           promptTokens = out.promptTokenIds.length;
           cached = out.numCachedTokens;
           for (let i = 0; i < ctx.n; i++) {
-            await sse.send(chunk([{ index: i, delta: { role: ctx.role, content: '' }, logprobs: null, finish_reason: null }], usageNow()));
+            const ids = ctx.req.return_token_ids ? out.promptTokenIds : null;
+            await sse.send(chunk([{ index: i, delta: { role: ctx.role, content: '' }, logprobs: null, finish_reason: null }], usageNow(), ids));
             if (ctx.echo) {
               await sse.send(chunk([{ index: i, delta: { content: ctx.echo }, logprobs: null, finish_reason: null }], usageNow()));
             }
@@ -179,7 +192,7 @@ export class OpenAIServingChat extends OpenAIServing {
             logprobs: this.logprobs(ctx, o),
             finish_reason: o.finishReason,
             ...(o.finishReason !== null ? { stop_reason: o.stopReason } : {}),
-            ...(ctx.req.return_token_ids ? { token_ids: o.tokenIds } : {}),
+            token_ids: ctx.req.return_token_ids ? o.tokenIds : null,
           };
           await sse.send(chunk([choice], usageNow()));
         }

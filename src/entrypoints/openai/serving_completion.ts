@@ -12,7 +12,8 @@ import { mergeAsyncIterators, OpenAIServing, randomId, type TokenizedPrompt } fr
 type Steps = (Record<number, Logprob> | null)[];
 
 export class OpenAIServingCompletion extends OpenAIServing {
-  async create(req: CompletionRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  /** @param headerRequestId the client\'s X-Request-Id, which vLLM bases the request id on before the body\'s request_id */
+  async create(req: CompletionRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     this.checkModel(req.model);
     this.checkCommon(req);
     if (req.suffix !== null && req.suffix !== undefined) {
@@ -27,7 +28,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
     input.promptLogprobs = req.prompt_logprobs ?? (req.echo ? (req.logprobs ?? null) : null);
     const params = prompts.map((p) => this.samplingParams(input, p.promptTokenIds.length));
 
-    const requestId = `cmpl-${req.request_id ?? randomId()}`;
+    const requestId = `cmpl-${headerRequestId ?? req.request_id ?? randomId()}`;
     const created = Math.floor(Date.now() / 1000);
     const extra = { priority: req.priority, cacheSalt: req.cache_salt };
     const gens: AsyncGenerator<RequestOutput, void>[] = [];
@@ -47,7 +48,10 @@ export class OpenAIServingCompletion extends OpenAIServing {
     const p = req.prompt;
     const empty = () => new InvalidRequestError('Either prompt or prompt_embeds must be provided and non-empty.', 'prompt');
     if (p === null || p === undefined || p === '' || (Array.isArray(p) && p.length === 0)) throw empty();
-    return this.tokenizeInputs(p, req.add_special_tokens ?? true, req.truncate_prompt_tokens, empty);
+    // NOTE: absent max_tokens is 16; null (up to the context) leaves no room to keep, as vLLM's 0.
+    const maxOutputTokens = req.max_tokens === undefined ? 16 : (req.max_tokens ?? 0);
+    const truncation = { tokens: req.truncate_prompt_tokens, side: req.truncation_side, maxOutputTokens };
+    return this.tokenizeInputs(p, req.add_special_tokens ?? true, truncation, empty);
   }
 
   private promptText(ctx: Ctx, i: number): string {
@@ -69,7 +73,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
 
   private logprobs(ctx: Ctx, tokenIds: number[], steps: Steps, offset = 0): CompletionLogProbs | null {
     if (ctx.req.logprobs === null || ctx.req.logprobs === undefined) return null;
-    return completionLogprobs(tokenIds, steps, ctx.req.logprobs, this.tokenizer, offset);
+    return completionLogprobs(tokenIds, steps, ctx.req.logprobs, this.tokenizer, offset, this.asTokenIds(ctx.req));
   }
 
   private async full(ctx: Ctx, gens: AsyncGenerator<RequestOutput, void>[], res: ServerResponse): Promise<void> {
@@ -89,8 +93,10 @@ export class OpenAIServingCompletion extends OpenAIServing {
           logprobs: this.logprobs(ctx, parts.tokenIds, parts.steps),
           finish_reason: out.finishReason,
           stop_reason: out.stopReason,
+          // vLLM's fields: present as null unless return_token_ids is set.
+          token_ids: ctx.req.return_token_ids ? out.tokenIds : null,
           prompt_logprobs: ctx.req.prompt_logprobs !== null && ctx.req.prompt_logprobs !== undefined ? promptLogprobsJson(final.promptLogprobs) : null,
-          ...(ctx.req.return_token_ids ? { prompt_token_ids: final.promptTokenIds, token_ids: out.tokenIds } : {}),
+          prompt_token_ids: ctx.req.return_token_ids ? final.promptTokenIds : null,
         });
         completionTokens += ctx.echoOnly ? 0 : out.tokenIds.length;
       }
@@ -118,8 +124,8 @@ export class OpenAIServingCompletion extends OpenAIServing {
     const numTokens = new Array<number>(numChoices).fill(0);
     const echoed = new Array<boolean>(numChoices).fill(false);
     const promptLens = ctx.prompts.map((p) => p.promptTokenIds.length);
-    const includeUsage = ctx.req.stream_options?.include_usage === true;
-    const continuousUsage = includeUsage && ctx.req.stream_options?.continuous_usage_stats === true;
+    const { includeUsage, continuousUsage } = this.streamUsage(ctx.req);
+    const promptIdsSent = new Array<boolean>(numChoices).fill(false);
     let cached: number | null = null;
     const sse = new SseWriter(res);
     const chunk = (choices: unknown[], usage?: unknown) => ({
@@ -149,8 +155,11 @@ export class OpenAIServingCompletion extends OpenAIServing {
             logprobs,
             finish_reason: o.finishReason,
             stop_reason: o.stopReason,
-            ...(ctx.req.return_token_ids ? { token_ids: o.tokenIds } : {}),
+            // NOTE: the prompt's ids go with each choice's first chunk only (vLLM's rule).
+            prompt_token_ids: ctx.req.return_token_ids && !promptIdsSent[i] ? out.promptTokenIds : null,
+            token_ids: ctx.req.return_token_ids ? o.tokenIds : null,
           };
+          promptIdsSent[i] = true;
           await sse.send(chunk([choice], usage));
         }
       }

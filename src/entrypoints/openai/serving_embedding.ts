@@ -11,7 +11,8 @@ import type { EmbeddingRequest } from './protocol.js';
 import { mergeAsyncIterators, OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
 
 export class OpenAIServingEmbedding extends OpenAIServing {
-  async create(req: EmbeddingRequest, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  /** @param headerRequestId the client\'s X-Request-Id, which vLLM bases the request id on before the body\'s request_id */
+  async create(req: EmbeddingRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     this.checkModel(req.model);
     if (req.dimensions !== null && req.dimensions !== undefined) {
       throw new InvalidRequestError('dimensions is not supported: the model has a fixed embedding size', 'dimensions');
@@ -19,7 +20,7 @@ export class OpenAIServingEmbedding extends OpenAIServing {
     const prompts = this.inputs(req);
     const poolingParams = makePoolingParams({ pooling: 'last', normalize: req.normalize ?? true });
     const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
-    const requestId = `embd-${randomId()}`;
+    const requestId = `embd-${headerRequestId ?? randomId()}`;
     const gens: AsyncGenerator<RequestOutput, void>[] = [];
     try {
       for (const [i, p] of prompts.entries()) {
@@ -53,6 +54,6 @@ export class OpenAIServingEmbedding extends OpenAIServing {
   private inputs(req: EmbeddingRequest): TokenizedPrompt[] {
     const empty = () => new InvalidRequestError('input must be a non-empty string, list of strings, or token ids', 'input');
     if (Array.isArray(req.input) && req.input.length === 0) throw empty();
-    return this.tokenizeInputs(req.input, req.add_special_tokens ?? true, req.truncate_prompt_tokens, empty);
+    return this.tokenizeInputs(req.input, req.add_special_tokens ?? true, { tokens: req.truncate_prompt_tokens, side: req.truncation_side }, empty);
   }
 }

@@ -20,10 +20,25 @@ export interface ServingOptions {
   /** Accept a chat_template in requests (--trust-request-chat-template). */
   trustRequestChatTemplate: boolean;
   logger: Logger;
+  /** Logprob tokens as 'token_id:N' for every request (--return-tokens-as-token-ids). */
+  returnTokensAsTokenIds?: boolean;
+  /** usage.prompt_tokens_details (cached tokens) in answers (--enable-prompt-tokens-details). */
+  enablePromptTokensDetails?: boolean;
+  /** Usage at the end of every stream, asked for or not (--enable-force-include-usage). */
+  enableForceIncludeUsage?: boolean;
 }
 
 export function randomId(): string {
   return randomUUID().replaceAll('-', '');
+}
+
+/** truncate_prompt_tokens with truncation_side, and the output tokens it must leave room for. */
+export interface Truncation {
+  tokens?: number | null;
+  side?: 'left' | 'right' | null;
+  maxOutputTokens?: number | null;
+  /** The request field the output tokens came from, for the error message. */
+  maxOutputParam?: string;
 }
 
 /** A validated prompt: its token ids and, when known, its text. */
@@ -126,15 +141,15 @@ export class OpenAIServing {
    * or lists of token ids, each tokenized and truncated; `empty()` is the error for
    * an empty one.
    */
-  tokenizeInputs(p: string | string[] | number[] | number[][], addSpecialTokens: boolean, truncate: number | null | undefined,
+  tokenizeInputs(p: string | string[] | number[] | number[][], addSpecialTokens: boolean, truncation: Truncation,
     empty: () => Error): TokenizedPrompt[] {
     const fromText = (text: string): TokenizedPrompt => {
       if (text === '') throw empty();
-      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), truncate), prompt: text };
+      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), truncation), prompt: text };
     };
     const fromIds = (ids: number[]): TokenizedPrompt => {
       if (ids.length === 0) throw empty();
-      return { promptTokenIds: this.truncate(ids, truncate), prompt: null };
+      return { promptTokenIds: this.truncate(ids, truncation), prompt: null };
     };
     if (typeof p === 'string') return [fromText(p)];
     if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
@@ -142,11 +157,25 @@ export class OpenAIServing {
     return (p as number[][]).map(fromIds);
   }
 
-  /** Applies truncate_prompt_tokens (keep the last k tokens; -1: the model length). */
-  truncate(ids: number[], truncate: number | null | undefined): number[] {
-    if (truncate === null || truncate === undefined) return ids;
-    const k = truncate === -1 ? this.maxModelLen : truncate;
-    return ids.length > k ? ids.slice(ids.length - k) : ids;
+  /**
+   * Applies truncate_prompt_tokens as vLLM's renderer does: keep k tokens, the last
+   * ones (truncation_side 'left', the default) or the first ('right'); -1 means
+   * max_model_len minus the requested output tokens, and a k beyond that is refused.
+   */
+  truncate(ids: number[], t: Truncation): number[] {
+    if (t.tokens === null || t.tokens === undefined) return ids;
+    const maxOutput = t.maxOutputTokens ?? 0;
+    const maxInput = this.maxModelLen - maxOutput;
+    if (t.tokens > maxInput) {
+      throw new InvalidRequestError(
+        `truncate_prompt_tokens=${t.tokens} cannot be greater than max_model_len - ${t.maxOutputParam ?? 'max_tokens'} = ${maxInput}. ` +
+          'Please request a smaller truncation size.',
+        'truncate_prompt_tokens',
+      );
+    }
+    const k = t.tokens === -1 ? maxInput : t.tokens;
+    if (ids.length <= k) return ids;
+    return (t.side ?? 'left') === 'left' ? ids.slice(ids.length - k) : ids.slice(0, k);
   }
 
   logRequest(requestId: string, prompt: TokenizedPrompt, params: SamplingParams): void {
@@ -184,8 +213,25 @@ export class OpenAIServing {
       total_tokens: promptTokens + completionTokens,
       completion_tokens: completionTokens,
     };
-    if (cachedTokens !== null && cachedTokens > 0) usage.prompt_tokens_details = { cached_tokens: cachedTokens };
+    // NOTE: as vLLM, only with --enable-prompt-tokens-details, and only when some prompt tokens were cached.
+    if (this.opts.enablePromptTokensDetails && cachedTokens !== null && cachedTokens > 0) {
+      usage.prompt_tokens_details = { cached_tokens: cachedTokens };
+    }
     return usage;
+  }
+
+  /** Whether a stream ends with usage (and carries it on every chunk): vLLM's should_include_usage. */
+  streamUsage(req: CompletionRequest | ChatCompletionRequest): { includeUsage: boolean; continuousUsage: boolean } {
+    const force = this.opts.enableForceIncludeUsage ?? false;
+    const so = req.stream_options;
+    if (!so) return { includeUsage: force, continuousUsage: false };
+    const includeUsage = so.include_usage === true || force;
+    return { includeUsage, continuousUsage: includeUsage && so.continuous_usage_stats === true };
+  }
+
+  /** Logprob tokens as 'token_id:N': the request's choice, else the server's. */
+  asTokenIds(req: CompletionRequest | ChatCompletionRequest): boolean {
+    return req.return_tokens_as_token_ids ?? this.opts.returnTokensAsTokenIds ?? false;
   }
 }
 

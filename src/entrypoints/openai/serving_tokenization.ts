@@ -11,7 +11,7 @@ export class OpenAIServingTokenization {
     const tokenizer = this.chat.tokenizer;
     const tokens =
       'messages' in req
-        ? this.chat.renderChat(req).promptTokenIds
+        ? this.chat.renderChat(req, { forTokenize: true }).promptTokenIds
         : tokenizer.encode(req.prompt, { addSpecialTokens: req.add_special_tokens ?? true });
     return {
       count: tokens.length,
