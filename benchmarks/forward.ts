@@ -6,11 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { resolveEngineArgs } from '../src/config/engine_args.js';
 import { loadModelConfig } from '../src/config/model_config.js';
 import type { ModelConfig } from '../src/config/types.js';
 import type { SchedulerOutput } from '../src/core/sched/output.js';
 import { SamplingParams } from '../src/sampling_params.js';
-import { HostSampler } from '../src/worker/host_sampler.js';
 import { Worker } from '../src/worker/worker.js';
 
 const args = process.argv.slice(2);
@@ -48,7 +48,7 @@ function so(newReq: { id: string; tokens: number[]; blocks: number[] } | null, c
 
 function measure(dir: string, loadFormat: 'auto' | 'dummy', numThreads: number) {
   const config = loadModelConfig(dir, { maxModelLen: 2048 });
-  const worker = Worker.create({ model: dir, loadFormat, numThreads, device: 'cpu', kvCacheMemoryBytes: 256 << 20 }, config, new HostSampler(0), 1);
+  const worker = Worker.create(resolveEngineArgs({ model: dir, loadFormat, numThreads, device: 'cpu', kvCacheMemoryBytes: 256 << 20, maxNumSeqs: 1 }), config);
   const r = worker.runner;
   const bs = worker.info.blockSize;
   const blocks = Array.from({ length: Math.ceil(2048 / bs) }, (_, i) => i + 1);

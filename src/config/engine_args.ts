@@ -53,3 +53,62 @@ export const ENGINE_ARGS_DEFAULTS = {
   loadFormat: 'auto',
   enforceEager: false,
 } as const satisfies Partial<EngineArgs>;
+
+/**
+ * EngineArgs with every default applied: the one record the engine core, the
+ * scheduler config and the worker read (resolveEngineArgs runs once, in
+ * EngineCore.create). Fields without a default stay optional.
+ */
+export interface ResolvedEngineArgs {
+  readonly model: string;
+  readonly tokenizer?: string;
+  readonly servedModelName?: string;
+  readonly device: DeviceArg;
+  readonly dtype: DtypeArg;
+  readonly seed: number;
+  /** undefined: the model's max_position_embeddings (ModelConfig.maxModelLen is the resolved value). */
+  readonly maxModelLen?: number;
+  readonly blockSize: number;
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
+  /** Infinity: no limit. */
+  readonly maxWaitingRequests: number;
+  readonly enablePrefixCaching: boolean;
+  /** An explicit KV cache budget; null: CPU_KV_CACHE_MEMORY_BYTES on the CPU, gpuMemoryUtilization on CUDA. */
+  readonly kvCacheMemoryBytes: number | null;
+  readonly gpuMemoryUtilization: number;
+  readonly generationConfig: 'auto' | 'vllm';
+  readonly loadFormat: 'auto' | 'dummy';
+  /** 0: all cores. */
+  readonly numThreads: number;
+  readonly enforceEager: boolean;
+  readonly chatTemplate?: string;
+}
+
+/** The CPU's KV cache budget when kvCacheMemoryBytes is not set (the device decides: see ResolvedEngineArgs). */
+export const CPU_KV_CACHE_MEMORY_BYTES = ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes;
+
+export function resolveEngineArgs(args: EngineArgs): ResolvedEngineArgs {
+  const d = ENGINE_ARGS_DEFAULTS;
+  return {
+    model: args.model,
+    tokenizer: args.tokenizer,
+    servedModelName: args.servedModelName,
+    maxModelLen: args.maxModelLen,
+    chatTemplate: args.chatTemplate,
+    device: args.device ?? d.device,
+    dtype: args.dtype ?? d.dtype,
+    seed: args.seed ?? d.seed,
+    blockSize: args.blockSize ?? d.blockSize,
+    maxNumSeqs: args.maxNumSeqs ?? d.maxNumSeqs,
+    maxNumBatchedTokens: args.maxNumBatchedTokens ?? d.maxNumBatchedTokens,
+    maxWaitingRequests: args.maxWaitingRequests ?? Infinity,
+    enablePrefixCaching: args.enablePrefixCaching ?? d.enablePrefixCaching,
+    kvCacheMemoryBytes: args.kvCacheMemoryBytes ?? null,
+    gpuMemoryUtilization: args.gpuMemoryUtilization ?? d.gpuMemoryUtilization,
+    generationConfig: args.generationConfig ?? d.generationConfig,
+    loadFormat: args.loadFormat ?? d.loadFormat,
+    numThreads: args.numThreads ?? 0,
+    enforceEager: args.enforceEager ?? d.enforceEager,
+  };
+}

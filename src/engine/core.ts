@@ -1,25 +1,24 @@
 // EngineCore: the inner loop — schedule, execute, update — over one Worker.
 // Runs in the AsyncLLM's worker thread (or in-process under LLMEngine).
-import { type EngineArgs, ENGINE_ARGS_DEFAULTS } from '../config/engine_args.js';
+import { type EngineArgs, type ResolvedEngineArgs, resolveEngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { Request, RequestStatus } from '../core/request.js';
 import { Scheduler } from '../core/sched/scheduler.js';
 import { initLogger } from '../logger.js';
-import { HostSampler } from '../worker/host_sampler.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
 import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
 
 const logger = initLogger('core');
 
-export function makeSchedulerConfig(args: EngineArgs, modelConfig: ModelConfig): SchedulerConfig {
+export function makeSchedulerConfig(config: ResolvedEngineArgs, modelConfig: ModelConfig): SchedulerConfig {
   return {
-    maxNumSeqs: args.maxNumSeqs ?? ENGINE_ARGS_DEFAULTS.maxNumSeqs,
-    maxNumBatchedTokens: args.maxNumBatchedTokens ?? ENGINE_ARGS_DEFAULTS.maxNumBatchedTokens,
+    maxNumSeqs: config.maxNumSeqs,
+    maxNumBatchedTokens: config.maxNumBatchedTokens,
     maxModelLen: modelConfig.maxModelLen,
     enableChunkedPrefill: true,
-    maxWaitingRequests: args.maxWaitingRequests ?? Infinity,
+    maxWaitingRequests: config.maxWaitingRequests,
   };
 }
 
@@ -34,15 +33,17 @@ export class EngineCore {
   ) {}
 
   static async create(args: EngineArgs, modelConfig?: ModelConfig): Promise<EngineCore> {
-    const mc = modelConfig ?? loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
-    const schedulerConfig = makeSchedulerConfig(args, mc);
+    // The one place EngineArgs' defaults are applied; everything below reads the resolved record.
+    const config = resolveEngineArgs(args);
+    const mc = modelConfig ?? loadModelConfig(config.model, { maxModelLen: config.maxModelLen });
+    const schedulerConfig = makeSchedulerConfig(config, mc);
     const t0 = performance.now();
-    const worker = Worker.create(args, mc, new HostSampler(args.seed ?? ENGINE_ARGS_DEFAULTS.seed), schedulerConfig.maxNumSeqs, stepTimer);
+    const worker = Worker.create(config, mc, stepTimer);
     const info = worker.info;
     const cacheConfig: CacheConfig = {
       blockSize: info.blockSize,
       numBlocks: info.numBlocks,
-      enablePrefixCaching: args.enablePrefixCaching ?? ENGINE_ARGS_DEFAULTS.enablePrefixCaching,
+      enablePrefixCaching: config.enablePrefixCaching,
     };
     const scheduler = new Scheduler(schedulerConfig, cacheConfig);
     const tokens = (info.numBlocks - 1) * info.blockSize;

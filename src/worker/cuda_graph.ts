@@ -1,12 +1,13 @@
 // CUDA graphs for decode steps (vLLM's CUDAGraphRunner): one graph per batch-size
 // bucket, each replaying embedding -> layers -> norm -> lm_head over static input
 // buffers, so that a decode step costs one launch instead of hundreds.
-import type { AttentionMetadata, AttentionBackend } from '../attention/backends/backend.js';
+import type { AttentionBackend } from '../attention/backends/backend.js';
 import type { ForwardContext, LayerKVCache } from '../model_executor/forward_context.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { type Addr, check, DType, type NativeOps, Tensor, type Workspace } from '../native/index.js';
 import { initLogger } from '../logger.js';
 import type { BatchInputs } from './input_batch.js';
+import { attentionMetadataOf, deviceStepInputs, type StepInputLayout, stepInputLength, writeStepInputs } from './step_inputs.js';
 
 const logger = initLogger('cuda_graph');
 
@@ -24,7 +25,7 @@ interface CapturedGraph {
 export class CudaGraphRunner {
   private readonly graphs = new Map<number, CapturedGraph>();
   readonly sizes: number[];
-  /** [inputIds B | positions B | slotMapping B | queryStartLoc B+1 | seqLens B | blockTables B*W] for the largest bucket. */
+  /** The step inputs (./step_inputs.ts) of the largest bucket; a smaller bucket uses its front. */
   private readonly inputs: Tensor;
 
   constructor(
@@ -40,11 +41,7 @@ export class CudaGraphRunner {
   ) {
     this.sizes = CAPTURE_SIZES.filter((s) => s <= maxNumSeqs);
     const B = this.sizes[this.sizes.length - 1] ?? 0;
-    this.inputs = Tensor.zeros(ops, [this.layoutLength(B)], DType.I32);
-  }
-
-  private layoutLength(B: number): number {
-    return 5 * B + 1 + B * this.maxBlocksPerSeq;
+    this.inputs = Tensor.zeros(ops, [stepInputLength(this.layout(B))], DType.I32);
   }
 
   bucketFor(numReqs: number): number | null {
@@ -88,49 +85,25 @@ export class CudaGraphRunner {
     return g.logits.view([b.reqs.length, g.logits.shape[1]]);
   }
 
-  /** Writes a bucket's inputs (padded: slot -1 writes nothing, length 1 over the null block). */
+  /** The bucket's layout of the static input buffer: B tokens of B sequences, the block-table width for maxModelLen. */
+  private layout(B: number): StepInputLayout {
+    return { numTokens: B, numSeqs: B, numRows: 0, maxBlocksPerSeq: this.maxBlocksPerSeq };
+  }
+
+  /** Writes a bucket's inputs (a batch smaller than the bucket is padded: see writeStepInputs). */
   private upload(B: number, b: BatchInputs | null): void {
-    const W = this.maxBlocksPerSeq;
-    const host = new Int32Array(this.layoutLength(B));
-    const n = b?.reqs.length ?? 0;
-    const ids = host.subarray(0, B);
-    const pos = host.subarray(B, 2 * B);
-    const slots = host.subarray(2 * B, 3 * B);
-    const qsl = host.subarray(3 * B, 4 * B + 1);
-    const lens = host.subarray(4 * B + 1, 5 * B + 1);
-    const tables = host.subarray(5 * B + 1);
-    slots.fill(-1);
-    lens.fill(1);
-    for (let i = 0; i <= B; i++) qsl[i] = i;
-    if (b) {
-      ids.set(b.inputIds);
-      pos.set(b.positions);
-      slots.set(b.slotMapping);
-      lens.set(b.seqLens);
-      for (let r = 0; r < n; r++) {
-        tables.set(b.blockTables.subarray(r * b.maxBlocksPerSeq, (r + 1) * b.maxBlocksPerSeq), r * W);
-      }
-    }
+    const layout = this.layout(B);
+    const host = new Int32Array(stepInputLength(layout));
+    writeStepInputs(host, layout, b);
     this.inputs.copyFromHost(host);
   }
 
   private forward(ws: Workspace, kvCaches: LayerKVCache[], B: number): Tensor {
-    const W = this.maxBlocksPerSeq;
-    const v = (off: number, shape: number[]) => this.inputs.view(shape, off);
-    const attnMetadata: AttentionMetadata = {
-      numSeqs: B,
-      numTokens: B,
-      queryStartLoc: v(3 * B, [B + 1]),
-      seqLens: v(4 * B + 1, [B]),
-      blockTables: v(5 * B + 1, [B, W]),
-      maxBlocksPerSeq: W,
-      slotMapping: v(2 * B, [B]),
-      maxQueryLen: 1,
-      maxSeqLen: this.maxModelLen,
-      blockSize: this.blockSize,
-    };
+    const layout = this.layout(B);
+    const v = deviceStepInputs(this.inputs, layout);
+    const attnMetadata = attentionMetadataOf(v, layout, { maxQueryLen: 1, maxSeqLen: this.maxModelLen, blockSize: this.blockSize });
     const ctx: ForwardContext = { ops: this.ops, act: this.act, ws, attnMetadata, attnBackend: this.attnBackend, kvCaches };
-    const hidden = this.model.forward(ctx, v(0, [B]), v(B, [B])); // [B, hidden]
+    const hidden = this.model.forward(ctx, v.inputIds, v.positions); // [B, hidden]
     return this.model.computeLogits(ctx, hidden); // [B, vocab]
   }
 

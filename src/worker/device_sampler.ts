@@ -8,7 +8,7 @@ import { hasPenalties } from '../model_executor/layers/sampling/logits_processor
 import { check, DType, type NativeOps, type Tensor, type Workspace } from '../native/index.js';
 import { SAMPLING_EPS, type SamplingParams } from '../sampling_params.js';
 import type { CachedRequestState } from './input_batch.js';
-import type { StepSampler } from './step_sampler.js';
+import type { HostSampler } from './host_sampler.js';
 
 /** True when a request needs the host sampler this step. */
 export function needsHostSampling(p: SamplingParams, numOutput: number): boolean {
@@ -18,7 +18,7 @@ export function needsHostSampling(p: SamplingParams, numOutput: number): boolean
 export class DeviceSampler {
   private readonly generator: SamplingGenerator;
 
-  constructor(readonly ops: NativeOps, readonly act: DType, readonly host: StepSampler, seed: number) {
+  constructor(readonly ops: NativeOps, readonly act: DType, readonly host: HostSampler, seed: number) {
     // Not the host sampler's stream: unseeded draws only need to be reproducible per engine.
     this.generator = new SamplingGenerator(seed ^ 0x5eed);
   }

@@ -1,11 +1,11 @@
-// The host sampler behind the model runner: adapts the runner's request states to
-// the Sampler (one generator per seeded request, rebuilt from its draw count).
+// The host sampler behind the sampling seam (./sampler.ts): adapts the runner's
+// request states to the TypeScript Sampler over host f32 rows (one generator per
+// seeded request, rebuilt from its draw count).
 import type { PositionLogprobs } from '../core/types.js';
 import { computePromptLogprobs, generatorFor, Sampler, type SamplingState } from '../model_executor/layers/sampler.js';
 import type { CachedRequestState } from './input_batch.js';
-import type { StepSampler } from './step_sampler.js';
 
-export class HostSampler implements StepSampler {
+export class HostSampler {
   private readonly sampler: Sampler;
 
   constructor(seed: number) {

@@ -14,10 +14,8 @@ export interface CachedRequestState {
   blockIds: number[];
   /** Tokens in the KV cache before this step. */
   numComputedTokens: number;
-  /** Embedding requests: how to pool, and the running sum of pooled hidden rows. */
+  /** Embedding requests: how to pool (they never sample; see ./pooler.ts). */
   poolingParams?: PoolingParams;
-  poolSum?: Float64Array;
-  poolCount?: number;
 }
 
 export function numTokensOf(s: CachedRequestState): number {
@@ -48,8 +46,6 @@ export interface BatchInputs {
   sampleRows: number[];
   /** Per request with prompt logprobs in this chunk: the rows and the prompt tokens they predict. */
   promptLogprobRows: { req: number; rows: number[]; nextTokens: number[] }[];
-  /** Per embedding request in this step: the hidden rows to pool, and whether its prompt is now complete. */
-  poolingRows: { req: number; rows: number[]; complete: boolean }[];
 }
 
 /** Applies a SchedulerOutput to the persistent states (drop finished/preempted, add new, extend cached). */
@@ -96,7 +92,6 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   const samplingReqs: number[] = [];
   const sampleRows: number[] = [];
   const promptLogprobRows: BatchInputs['promptLogprobRows'] = [];
-  const poolingRows: BatchInputs['poolingRows'] = [];
   let t = 0;
   reqs.forEach((s, r) => {
     const n = so.numScheduledTokens[s.reqId];
@@ -113,11 +108,7 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
     maxQueryLen = Math.max(maxQueryLen, n);
     maxSeqLen = Math.max(maxSeqLen, end);
     maxBlocksPerSeq = Math.max(maxBlocksPerSeq, Math.ceil(end / blockSize));
-    if (s.poolingParams) {
-      const complete = end >= s.promptTokenIds.length;
-      const rows = s.poolingParams.pooling === 'mean' ? Array.from({ length: n }, (_, j) => t + j) : complete ? [t + n - 1] : [];
-      poolingRows.push({ req: r, rows, complete });
-    } else if (end >= numTokensOf(s)) {
+    if (end >= numTokensOf(s) && !s.poolingParams) {
       samplingReqs.push(r);
       sampleRows.push(t + n - 1);
     }
@@ -141,6 +132,6 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   });
   return {
     reqs, numTokens: T, inputIds, positions, slotMapping, queryStartLoc, seqLens, blockTables,
-    maxBlocksPerSeq, maxQueryLen, maxSeqLen, samplingReqs, sampleRows, promptLogprobRows, poolingRows,
+    maxBlocksPerSeq, maxQueryLen, maxSeqLen, samplingReqs, sampleRows, promptLogprobRows,
   };
 }

@@ -1,8 +1,9 @@
 // Worker: owns one device. Initializes the native library, loads the model,
-// sizes and allocates the paged KV cache, and builds the ModelRunner.
-import type { EngineArgs } from '../config/engine_args.js';
-import { ENGINE_ARGS_DEFAULTS } from '../config/engine_args.js';
+// sizes and allocates the paged KV cache, captures CUDA graphs, and builds the
+// ModelRunner (vLLM's Worker steps, in that order).
+import { CPU_KV_CACHE_MEMORY_BYTES, type EngineArgs, type ResolvedEngineArgs } from '../config/engine_args.js';
 import type { ModelConfig } from '../config/types.js';
+import type { AttentionBackend } from '../attention/backends/backend.js';
 import { PagedAttentionBackend } from '../attention/backends/paged.js';
 import { check, DType, DTYPE_BYTES, isAvailable, loadNative, Tensor, Workspace } from '../native/index.js';
 import type { Device, NativeOps } from '../native/index.js';
@@ -14,9 +15,8 @@ import { WeightLoader } from '../model_executor/weight_loader.js';
 import type { SchedulerOutput } from '../core/sched/output.js';
 import { SamplingParams } from '../sampling_params.js';
 import { CudaGraphRunner } from './cuda_graph.js';
-import { DeviceSampler } from './device_sampler.js';
-import { ModelRunner, type PhaseTimer } from './model_runner.js';
-import type { StepSampler } from './step_sampler.js';
+import { ModelRunner, type ModelRunnerOptions, type PhaseTimer } from './model_runner.js';
+import { createSampler, type StepSampler } from './sampler.js';
 
 /** 'auto' picks cuda when its library is built and a GPU answers. */
 export function resolveDevice(arg: EngineArgs['device']): Device {
@@ -51,103 +51,179 @@ export interface WorkerInfo {
   weightBytes: number;
 }
 
+/** What the build steps share: the resolved configs, and how to release what each step allocated. */
+interface BuildContext {
+  config: ResolvedEngineArgs;
+  modelConfig: ModelConfig;
+  /** Run in reverse order by shutdown (or when a step fails). */
+  releases: (() => void)[];
+}
+
+/** initDevice: the device's library, the activation dtype, the step workspace, the attention backend and the sampler. */
+interface DeviceState {
+  device: Device;
+  ops: NativeOps;
+  act: DType;
+  ws: Workspace;
+  attnBackend: AttentionBackend;
+  /** The engine's sampler (the worker builds it: ./sampler.ts decides host or device). */
+  sampler: StepSampler;
+}
+
+/** The paged KV cache of every layer. */
+interface KvCache {
+  caches: LayerKVCache[];
+  numBlocks: number;
+  bytes: number;
+}
+
+/**
+ * Owns one device. Worker.create builds it in vLLM's steps: initDevice ->
+ * loadModel -> determineAvailableMemory -> initializeKvCache -> captureModel,
+ * then the ModelRunner over what they made.
+ */
 export class Worker {
   private constructor(
     readonly ops: NativeOps,
     readonly info: WorkerInfo,
     readonly model: CausalLM,
     readonly runner: ModelRunner,
-    private readonly release: () => void,
+    private readonly releases: (() => void)[],
   ) {}
 
   /** timer: where the runner marks its phases (the engine core's StepTimer); none by default. */
-  static create(args: EngineArgs, config: ModelConfig, sampler: StepSampler, maxNumSeqs: number, timer?: PhaseTimer): Worker {
-    const device = resolveDevice(args.device ?? 'auto');
-    const ops = loadNative(device);
-    check(ops, ops.init(0, args.numThreads ?? 0), `init ${device}`);
-    const act = resolveActDtype(device, args.dtype, config);
-    const source = openWeights(config, args.loadFormat ?? 'auto');
-    const loader = new WeightLoader(ops, source, device === 'cpu' ? null : act, DType.BF16, args.seed ?? 0);
-    let model: CausalLM;
+  static create(config: ResolvedEngineArgs, modelConfig: ModelConfig, timer?: PhaseTimer): Worker {
+    const ctx: BuildContext = { config, modelConfig, releases: [] };
+    let d: DeviceState | null = null;
     try {
-      model = buildModel(config, loader);
+      d = initDevice(ctx);
+      const { model, weightBytes } = loadModel(ctx, d);
+      const kv = initializeKvCache(ctx, d, determineAvailableMemory(ctx, d, model));
+      const graphRunner = captureModel(ctx, d, model, kv);
+      const runner = new ModelRunner({ ...runnerParts(ctx, d, model, kv.caches), graphRunner, timer });
+      const info: WorkerInfo = {
+        device: d.device, deviceName: d.ops.deviceName(), act: d.act, numBlocks: kv.numBlocks,
+        blockSize: config.blockSize, kvCacheBytes: kv.bytes, weightBytes,
+      };
+      return new Worker(d.ops, info, model, runner, ctx.releases);
     } catch (e) {
-      loader.disposeAll();
+      release(d?.ops ?? null, ctx.releases);
       throw e;
-    } finally {
-      source.close();
     }
-    const blockSize = args.blockSize ?? ENGINE_ARGS_DEFAULTS.blockSize;
-    const bytesPerBlock = 2 * config.numHiddenLayers * blockSize * config.numKeyValueHeads * config.headDim * DTYPE_BYTES[act];
-    const blocksPerSeq = Math.ceil(config.maxModelLen / blockSize);
-    const ws = new Workspace(ops, 1 << 22);
-    const deviceSampler = device === 'cuda' && !ops.missing.has('sample') ? new DeviceSampler(ops, act, sampler, args.seed ?? 0) : null;
-    const runner = new ModelRunner(ops, act, model, [], blockSize, config.vocabSize, ws, new PagedAttentionBackend(), sampler, deviceSampler, timer);
-    const allocKv = (numBlocks: number): LayerKVCache[] => {
-      const kvShape = [numBlocks, blockSize, config.numKeyValueHeads, config.headDim];
-      // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.
-      const make = device === 'cpu' ? Tensor.empty : Tensor.zeros;
-      return Array.from({ length: config.numHiddenLayers }, () => ({ key: make(ops, kvShape, act), value: make(ops, kvShape, act) }));
-    };
-    const freeKv = (caches: LayerKVCache[]) => {
-      for (const c of caches) {
-        c.key.dispose();
-        c.value.dispose();
-      }
-    };
-    if (device !== 'cpu') {
-      // NOTE: vLLM sizes the KV cache after a profiling forward pass at the largest
-      // batch: whatever memory that pass needed (the workspace peak) stays reserved,
-      // and CUDA graphs captured later rely on the workspace never growing again.
-      const maxTokens = args.maxNumBatchedTokens ?? ENGINE_ARGS_DEFAULTS.maxNumBatchedTokens;
-      const profileBlocks = Math.ceil(maxTokens / blockSize) + maxNumSeqs + 1;
-      runner.kvCaches = allocKv(profileBlocks);
-      profileRun(runner, maxTokens, maxNumSeqs, blockSize, config.maxModelLen);
-      freeKv(runner.kvCaches);
-      runner.kvCaches = [];
-    }
-    // An explicit byte budget (vLLM's kv_cache_memory_bytes) wins over gpuMemoryUtilization.
-    const budget = args.kvCacheMemoryBytes ?? (device === 'cpu'
-      ? ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes
-      : gpuKvBudget(ops, args.gpuMemoryUtilization ?? ENGINE_ARGS_DEFAULTS.gpuMemoryUtilization));
-    // +1: block 0 is the null block.
-    const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), maxNumSeqs * blocksPerSeq + 1);
-    if (numBlocks < blocksPerSeq + 1) {
-      ws.dispose();
-      loader.disposeAll();
-      const need = (blocksPerSeq + 1) * bytesPerBlock;
-      throw new Error(
-        `the KV cache budget (${fmtBytes(budget)}) holds ${numBlocks} blocks of ${blockSize} tokens, fewer than one ` +
-          `sequence of max_model_len=${config.maxModelLen} needs (${blocksPerSeq + 1} blocks, ${fmtBytes(need)}); ` +
-          `raise ${device === 'cpu' ? 'kvCacheMemoryBytes (--kv-cache-memory-bytes)' : 'gpuMemoryUtilization (--gpu-memory-utilization)'} or lower maxModelLen (--max-model-len)`,
-      );
-    }
-    const kvCaches = allocKv(numBlocks);
-    runner.kvCaches = kvCaches;
-    let graphs: CudaGraphRunner | null = null;
-    if (device === 'cuda' && !args.enforceEager && !ops.missing.has('graphBegin')) {
-      graphs = new CudaGraphRunner(ops, act, model, runner.attnBackend, blockSize, blocksPerSeq, config.maxModelLen, maxNumSeqs);
-      graphs.captureAll(ws, kvCaches);
-      runner.graphRunner = graphs;
-    }
-    const info: WorkerInfo = {
-      device, deviceName: ops.deviceName(), act, numBlocks, blockSize,
-      kvCacheBytes: numBlocks * bytesPerBlock, weightBytes: loader.loadedBytes,
-    };
-    const release = () => {
-      ops.synchronize();
-      graphs?.dispose();
-      freeKv(kvCaches);
-      ws.dispose();
-      loader.disposeAll();
-    };
-    return new Worker(ops, info, model, runner, release);
   }
 
-  /** Releases weights, KV cache and workspace. */
+  /** Releases the CUDA graphs, KV cache, weights and workspace. */
   shutdown(): void {
-    this.release();
+    release(this.ops, this.releases);
   }
+}
+
+function release(ops: NativeOps | null, releases: (() => void)[]): void {
+  if (ops && releases.length > 0) ops.synchronize();
+  while (releases.length > 0) releases.pop()!();
+}
+
+function initDevice({ config, modelConfig, releases }: BuildContext): DeviceState {
+  const device = resolveDevice(config.device);
+  const ops = loadNative(device);
+  check(ops, ops.init(0, config.numThreads), `init ${device}`);
+  const act = resolveActDtype(device, config.dtype, modelConfig);
+  const ws = new Workspace(ops, 1 << 22);
+  releases.push(() => ws.dispose());
+  return { device, ops, act, ws, attnBackend: new PagedAttentionBackend(), sampler: createSampler(ops, act, config.seed) };
+}
+
+/** Builds the model and loads its weights (on CUDA converted to the activation dtype). */
+function loadModel({ config, modelConfig, releases }: BuildContext, d: DeviceState): { model: CausalLM; weightBytes: number } {
+  const source = openWeights(modelConfig, config.loadFormat);
+  const loader = new WeightLoader(d.ops, source, d.device === 'cpu' ? null : d.act, DType.BF16, config.seed);
+  releases.push(() => loader.disposeAll());
+  try {
+    return { model: buildModel(modelConfig, loader), weightBytes: loader.loadedBytes };
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Bytes the KV cache may take: an explicit kvCacheMemoryBytes (vLLM's
+ * kv_cache_memory_bytes) wins over the CPU's default budget and over CUDA's
+ * gpuMemoryUtilization x total, less what is in use after a profiling run.
+ */
+function determineAvailableMemory(ctx: BuildContext, d: DeviceState, model: CausalLM): number {
+  const { config, modelConfig } = ctx;
+  if (d.device !== 'cpu') {
+    // NOTE: vLLM sizes the KV cache after a profiling forward pass at the largest
+    // batch: whatever memory that pass needed (the workspace peak) stays reserved,
+    // and CUDA graphs captured later rely on the workspace never growing again.
+    const maxTokens = config.maxNumBatchedTokens;
+    const kv = allocKv(ctx, d, Math.ceil(maxTokens / config.blockSize) + config.maxNumSeqs + 1);
+    try {
+      profileRun(new ModelRunner(runnerParts(ctx, d, model, kv.caches)), maxTokens, config.maxNumSeqs, config.blockSize, modelConfig.maxModelLen);
+    } finally {
+      freeKv(kv.caches);
+    }
+  }
+  if (config.kvCacheMemoryBytes !== null) return config.kvCacheMemoryBytes;
+  return d.device === 'cpu' ? CPU_KV_CACHE_MEMORY_BYTES : gpuKvBudget(d.ops, config.gpuMemoryUtilization);
+}
+
+/** As many blocks as the budget holds, at most what maxNumSeqs x maxModelLen needs; at least one sequence's. */
+function initializeKvCache(ctx: BuildContext, d: DeviceState, budget: number): KvCache {
+  const { config, modelConfig } = ctx;
+  const bytesPerBlock = kvBytesPerBlock(ctx, d);
+  const blocksPerSeq = Math.ceil(modelConfig.maxModelLen / config.blockSize);
+  // +1: block 0 is the null block.
+  const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), config.maxNumSeqs * blocksPerSeq + 1);
+  if (numBlocks < blocksPerSeq + 1) {
+    const need = (blocksPerSeq + 1) * bytesPerBlock;
+    throw new Error(
+      `the KV cache budget (${fmtBytes(budget)}) holds ${numBlocks} blocks of ${config.blockSize} tokens, fewer than one ` +
+        `sequence of max_model_len=${modelConfig.maxModelLen} needs (${blocksPerSeq + 1} blocks, ${fmtBytes(need)}); ` +
+        `raise ${d.device === 'cpu' ? 'kvCacheMemoryBytes (--kv-cache-memory-bytes)' : 'gpuMemoryUtilization (--gpu-memory-utilization)'} or lower maxModelLen (--max-model-len)`,
+    );
+  }
+  const kv = allocKv(ctx, d, numBlocks);
+  ctx.releases.push(() => freeKv(kv.caches));
+  return kv;
+}
+
+/** CUDA graphs of decode steps (CUDA unless enforceEager); null: every step runs eagerly. */
+function captureModel(ctx: BuildContext, d: DeviceState, model: CausalLM, kv: KvCache): CudaGraphRunner | null {
+  const { config, modelConfig } = ctx;
+  if (d.device !== 'cuda' || config.enforceEager || d.ops.missing.has('graphBegin')) return null;
+  const blocksPerSeq = Math.ceil(modelConfig.maxModelLen / config.blockSize);
+  const graphs = new CudaGraphRunner(d.ops, d.act, model, d.attnBackend, config.blockSize, blocksPerSeq, modelConfig.maxModelLen, config.maxNumSeqs);
+  ctx.releases.push(() => graphs.dispose());
+  graphs.captureAll(d.ws, kv.caches);
+  return graphs;
+}
+
+/** Keys and values of one block over every layer. */
+function kvBytesPerBlock({ config, modelConfig: m }: BuildContext, d: DeviceState): number {
+  return 2 * m.numHiddenLayers * config.blockSize * m.numKeyValueHeads * m.headDim * DTYPE_BYTES[d.act];
+}
+
+function allocKv(ctx: BuildContext, d: DeviceState, numBlocks: number): KvCache {
+  const m = ctx.modelConfig;
+  const kvShape = [numBlocks, ctx.config.blockSize, m.numKeyValueHeads, m.headDim];
+  // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.
+  const make = d.device === 'cpu' ? Tensor.empty : Tensor.zeros;
+  const caches = Array.from({ length: m.numHiddenLayers }, () => ({ key: make(d.ops, kvShape, d.act), value: make(d.ops, kvShape, d.act) }));
+  return { caches, numBlocks, bytes: numBlocks * kvBytesPerBlock(ctx, d) };
+}
+
+function freeKv(caches: LayerKVCache[]): void {
+  for (const c of caches) {
+    c.key.dispose();
+    c.value.dispose();
+  }
+}
+
+/** A runner over the worker's parts. */
+function runnerParts(ctx: BuildContext, d: DeviceState, model: CausalLM, kvCaches: LayerKVCache[]): ModelRunnerOptions {
+  const { ops, act, ws, attnBackend, sampler } = d;
+  return { ops, act, model, kvCaches, blockSize: ctx.config.blockSize, vocabSize: ctx.modelConfig.vocabSize, ws, attnBackend, sampler };
 }
 
 /** Device memory left for the KV cache: utilization x total, less what is in use now (weights, workspace). */
