@@ -15,7 +15,7 @@ export interface ModelConfigOverrides {
 /** Model types with learned (absolute) positions instead of rotary embeddings. */
 const NO_ROPE_MODEL_TYPES = new Set(['gpt2', 'gpt_bigcode', 'opt']);
 /** Model types whose config class defaults tie_word_embeddings to true (HF's PretrainedConfig default). */
-const TIED_BY_DEFAULT = new Set(['gpt2', 'gemma', 'gemma2', 'gpt_bigcode']);
+const TIED_BY_DEFAULT = new Set(['gpt2', 'gemma', 'gemma2', 'gemma3_text', 'smollm3', 'gpt_bigcode']);
 const DTYPE_ALIASES: Record<string, TorchDtype> = {
   float32: 'float32',
   float: 'float32',
@@ -157,8 +157,8 @@ export function loadModelConfig(dir: string, overrides: ModelConfigOverrides = {
 function hiddenActivation(hf: Json, modelType: string): string {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   if (modelType === 'gpt2') return str(hf.activation_function) ?? 'gelu_new';
-  // HF Gemma reads hidden_activation and falls back to the tanh GELU (not hidden_act).
-  if (modelType === 'gemma') return str(hf.hidden_activation) ?? 'gelu_pytorch_tanh';
+  // HF Gemma (1, 2, 3) reads hidden_activation and falls back to the tanh GELU (not hidden_act).
+  if (modelType === 'gemma' || modelType === 'gemma2' || modelType === 'gemma3_text') return str(hf.hidden_activation) ?? 'gelu_pytorch_tanh';
   return str(hf.hidden_activation) ?? str(hf.hidden_act) ?? 'silu';
 }
 
@@ -171,17 +171,35 @@ function mergeIds(...values: unknown[]): number[] {
   return out;
 }
 
+const obj = (v: unknown): Json | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
+
+/**
+ * The rope of one layer type ('full_attention' | 'sliding_attention') of a config
+ * with per-layer-type parameters (Gemma 3): rope_parameters[layerType] in the newer
+ * layout; in the older one, rope_theta + rope_scaling for full attention and
+ * rope_local_base_freq (no scaling) for sliding layers.
+ */
+export function parseLayerTypeRope(hf: Json, path: string, layerType: string): RopeConfig {
+  const params = obj(hf.rope_parameters);
+  if (params && obj(params[layerType])) return parseRope({ ...hf, rope_parameters: params[layerType] }, path);
+  if (layerType === 'sliding_attention' && typeof hf.rope_local_base_freq === 'number') {
+    return parseRope({ ...hf, rope_parameters: undefined, rope_scaling: undefined, rope_theta: hf.rope_local_base_freq }, path);
+  }
+  return parseRope(hf, path);
+}
+
 /** Normalizes rope_parameters, or rope_theta + rope_scaling, into a RopeConfig. */
 function parseRope(hf: Json, path: string): RopeConfig {
-  const obj = (v: unknown): Json | undefined =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
   let params = obj(hf.rope_parameters);
   // Per-layer-type parameters (e.g. {full_attention: {...}, sliding_attention: {...}}): use full attention's.
   if (params && params.rope_theta === undefined && obj(params.full_attention)) params = obj(params.full_attention);
   const scaling = params ?? obj(hf.rope_scaling) ?? {};
   const theta = params?.rope_theta ?? hf.rope_theta ?? 10000;
   if (typeof theta !== 'number' || !(theta > 0)) throw new Error(`${path}: rope_theta must be a positive number, got ${JSON.stringify(theta)}`);
-  const type = String(scaling.rope_type ?? scaling.type ?? 'default');
+  let type = String(scaling.rope_type ?? scaling.type ?? 'default');
+  // Phi-3's older configs name longrope 'su' (and some 'yarn' with long/short factors), as HF maps them.
+  if (type === 'su' || (type === 'yarn' && Array.isArray(scaling.long_factor))) type = 'longrope';
   const partial = scaling.partial_rotary_factor ?? hf.partial_rotary_factor ?? 1;
   if (typeof partial !== 'number' || !(partial > 0 && partial <= 1)) {
     throw new Error(`${path}: partial_rotary_factor must be in (0, 1], got ${JSON.stringify(partial)}`);
@@ -197,12 +215,32 @@ function parseRope(hf: Json, path: string): RopeConfig {
   rope.lowFreqFactor = field('low_freq_factor');
   rope.highFreqFactor = field('high_freq_factor');
   rope.originalMaxPositionEmbeddings = field('original_max_position_embeddings');
-  for (const k of ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings'] as const) {
+  if (type === 'longrope') {
+    // Phi-3 keeps original_max_position_embeddings at the top level of config.json.
+    rope.originalMaxPositionEmbeddings ??= typeof hf.original_max_position_embeddings === 'number' ? hf.original_max_position_embeddings : undefined;
+    const list = (key: string): number[] | undefined => {
+      const v = scaling[key];
+      if (v === undefined || v === null) return undefined;
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new Error(`${path}: rope ${key} must be a list of numbers`);
+      return v as number[];
+    };
+    rope.shortFactor = list('short_factor');
+    rope.longFactor = list('long_factor');
+    rope.attentionFactor = field('attention_factor');
+    const maxPos = hf.max_position_embeddings;
+    if (rope.attentionFactor === undefined && rope.originalMaxPositionEmbeddings !== undefined && typeof maxPos === 'number') {
+      // HF: factor = max / original positions unless given; attention_factor = sqrt(1 + ln(factor) / ln(original)).
+      const factor = rope.factor ?? maxPos / rope.originalMaxPositionEmbeddings;
+      rope.attentionFactor = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(rope.originalMaxPositionEmbeddings));
+    }
+  }
+  for (const k of ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings', 'shortFactor', 'longFactor', 'attentionFactor'] as const) {
     if (rope[k] === undefined) delete rope[k];
   }
   const needs: Record<string, (keyof RopeConfig)[]> = {
     llama3: ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings'],
     linear: ['factor'],
+    longrope: ['shortFactor', 'longFactor', 'originalMaxPositionEmbeddings'],
   };
   for (const k of needs[type] ?? []) {
     if (rope[k] === undefined) throw new Error(`${path}: rope_type ${type} needs ${snake(k)}`);

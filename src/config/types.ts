@@ -12,6 +12,11 @@ export interface RopeConfig {
   lowFreqFactor?: number;
   highFreqFactor?: number;
   originalMaxPositionEmbeddings?: number;
+  /** longrope: per-frequency divisors [rotaryDim / 2] below / from original_max_position_embeddings. */
+  shortFactor?: number[];
+  longFactor?: number[];
+  /** longrope: cos/sin multiplier (attention_factor; default from max / original positions). */
+  attentionFactor?: number;
   /** Fraction of head_dim that rotates (partial_rotary_factor), default 1. */
   partialRotaryFactor: number;
 }

@@ -3,6 +3,12 @@ import type { ModelConfig } from '../../config/types.js';
 import type { WeightLoader } from '../weight_loader.js';
 import type { CausalLM, ModelFactory } from './interface.js';
 import { GemmaForCausalLM } from './gemma.js';
+import { Gemma2ForCausalLM } from './gemma2.js';
+import { Gemma3ForCausalLM } from './gemma3.js';
+import { GraniteForCausalLM } from './granite.js';
+import { Olmo2ForCausalLM } from './olmo2.js';
+import { Phi3ForCausalLM } from './phi3.js';
+import { SmolLM3ForCausalLM } from './smollm3.js';
 import { GPT2LMHeadModel } from './gpt2.js';
 import { LlamaForCausalLM } from './llama.js';
 import { MistralForCausalLM } from './mistral.js';
@@ -16,6 +22,12 @@ const MODELS: Record<string, ModelFactory> = {
   GPT2LMHeadModel: (c, w) => new GPT2LMHeadModel(c, w),
   MistralForCausalLM: (c, w) => new MistralForCausalLM(c, w),
   Qwen3ForCausalLM: (c, w) => new Qwen3ForCausalLM(c, w),
+  Gemma2ForCausalLM: (c, w) => new Gemma2ForCausalLM(c, w),
+  Gemma3ForCausalLM: (c, w) => new Gemma3ForCausalLM(c, w),
+  Phi3ForCausalLM: (c, w) => new Phi3ForCausalLM(c, w),
+  Olmo2ForCausalLM: (c, w) => new Olmo2ForCausalLM(c, w),
+  GraniteForCausalLM: (c, w) => new GraniteForCausalLM(c, w),
+  SmolLM3ForCausalLM: (c, w) => new SmolLM3ForCausalLM(c, w),
 };
 
 /** Adds an architecture (the models of a later file register themselves here). */

@@ -65,3 +65,36 @@ export function withUniformSlidingWindow(config: ModelConfig): ModelConfig {
   }
   return { ...config, slidingWindow: windows[0] ?? null };
 }
+
+/**
+ * The config with `layer_types` filled in from the family's default pattern when
+ * config.json has none (older Gemma 2 / 3 configs): layer i's type is pattern(i).
+ */
+export function withLayerTypes(config: ModelConfig, pattern: (layer: number) => 'sliding_attention' | 'full_attention'): ModelConfig {
+  if (Array.isArray(config.hfConfig.layer_types)) return config;
+  const layerTypes = Array.from({ length: config.numHiddenLayers }, (_, i) => pattern(i));
+  return { ...config, hfConfig: { ...config.hfConfig, layer_types: layerTypes } };
+}
+
+/** A config.json number that may be absent or null (then null). */
+export function optionalNumber(config: ModelConfig, key: string): number | null {
+  const v = config.hfConfig[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${config.model}/config.json: ${key} must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * Refuses config.json settings that change the math in a way this architecture does
+ * not implement: key -> the values that are fine (absent / null always are).
+ */
+export function rejectUnsupported(config: ModelConfig, allowed: Record<string, readonly unknown[]>): void {
+  for (const [key, ok] of Object.entries(allowed)) {
+    const v = config.hfConfig[key];
+    if (v === undefined || v === null || ok.includes(v)) continue;
+    throw new Error(
+      `${config.architectures[0]}: config.json ${key}=${JSON.stringify(v)} is not supported by vllm-ts ` +
+        `(supported: ${ok.map((x) => JSON.stringify(x)).join(', ')}); running it would give wrong outputs`,
+    );
+  }
+}

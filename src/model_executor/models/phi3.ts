@@ -1,0 +1,13 @@
+// Phi3ForCausalLM (Phi-3, Phi-3.5, Phi-4-mini): Llama's layers with the checkpoint's
+// fused qkv_proj and gate_up_proj read as they are (WeightLoader.packed), rope with
+// longrope ("su") short/long factors and partial_rotary_factor (Phi-4-mini: 0.75),
+// and a sliding window on every layer when sliding_window is set (Phi-3-mini).
+import type { ModelConfig } from '../../config/types.js';
+import type { WeightLoader } from '../weight_loader.js';
+import { DecoderForCausalLM } from './decoder.js';
+
+export class Phi3ForCausalLM extends DecoderForCausalLM {
+  constructor(config: ModelConfig, w: WeightLoader) {
+    super(config, w);
+  }
+}

@@ -1,0 +1,152 @@
+// The 2026 families (issue 16: Gemma 2, Gemma 3, Phi-3/4-mini, OLMo 2, Granite,
+// SmolLM3) against their HuggingFace fixtures (transformers, fp32 eager): teacher-forced
+// logprobs within 1e-3 at every position (HF's top-24 tokens of each), argmax, final
+// hidden states, greedy LLM.generate, and the same greedy tokens alone / batched /
+// chunked / from the prefix cache with blocks smaller than the sliding window.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadModelConfig } from '../../src/config/model_config.js';
+import type { ModelConfig } from '../../src/config/types.js';
+import { LLM } from '../../src/index.js';
+import { DummyWeightSource } from '../../src/model_executor/model_loader/index.js';
+import { buildModel } from '../../src/model_executor/models/registry.js';
+import { layerSlidingWindows } from '../../src/model_executor/models/utils.js';
+import { ropeLayers } from '../../src/model_executor/models/smollm3.js';
+import { buildCosSinCache } from '../../src/model_executor/layers/rotary_embedding.js';
+import { WeightLoader } from '../../src/model_executor/weight_loader.js';
+import { loadNative } from '../../src/native/index.js';
+import { TestModel } from '../helpers/forward.js';
+import { compareLogprobs, decisivePrefix, loadCompactReference } from '../helpers/compact_reference.js';
+import { maxAbsDiff } from '../helpers/reference.js';
+
+const TINY_TOKENIZER = 'models/tiny-llama-kjv';
+/** HF top-1 minus top-2 logit below which either token is a legitimate greedy pick. */
+const NEAR_TIE = 1e-3;
+
+export const NEW_FIXTURES: { dir: string; arch: string }[] = [
+  { dir: 'tests/fixtures/gemma2-bf16', arch: 'Gemma2ForCausalLM' },
+  { dir: 'tests/fixtures/gemma3-bf16', arch: 'Gemma3ForCausalLM' },
+  { dir: 'tests/fixtures/phi3-bf16', arch: 'Phi3ForCausalLM' },
+  { dir: 'tests/fixtures/olmo2-bf16', arch: 'Olmo2ForCausalLM' },
+  { dir: 'tests/fixtures/granite-bf16', arch: 'GraniteForCausalLM' },
+  { dir: 'tests/fixtures/smollm3-bf16', arch: 'SmolLM3ForCausalLM' },
+];
+
+for (const { dir, arch } of NEW_FIXTURES) {
+  const name = dir.split('/').pop()!;
+
+  // Blocks of 4: the 8-token windows and the 51-token sequence span many cache blocks.
+  test(`${name} (${arch}): teacher-forced logprobs within 1e-3 of HuggingFace, argmax and hidden states`, () => {
+    const model = TestModel.load(dir, { blockSize: 4 });
+    try {
+      assert.deepEqual(model.config.architectures, [arch]);
+      const { topK, cases } = loadCompactReference(dir);
+      const V = model.config.vocabSize;
+      const results = model.forward(cases.map((c) => [...c.promptIds, ...c.generatedIds]));
+      cases.forEach((c, i) => {
+        const cmp = compareLogprobs(results[i].logits, V, c, topK, NEAR_TIE);
+        assert.ok(cmp.maxLogprobDiff <= 1e-3, `case ${i}: max |Δlogprob| ${cmp.maxLogprobDiff}`);
+        assert.deepEqual(cmp.argmaxMismatches, [], `case ${i}: argmax differs at these positions`);
+        assert.ok(cmp.decisive >= c.logsumexp.length - 2, `case ${i}: only ${cmp.decisive} decisive positions`);
+        const dh = maxAbsDiff(results[i].hidden, c.hidden);
+        assert.ok(dh <= 1e-3, `case ${i}: max |Δhidden| ${dh}`);
+      });
+    } finally {
+      model.close();
+    }
+  });
+
+  test(`${name} (${arch}): greedy tokens match HF alone, batched, chunked and from the prefix cache`, async () => {
+    const { topK, cases } = loadCompactReference(dir);
+    const run = async (opts: { maxNumBatchedTokens: number; enablePrefixCaching: boolean }, idx: number[], twice = false) => {
+      const llm = await LLM.create({ model: dir, tokenizer: TINY_TOKENIZER, useTqdm: false, maxModelLen: 96, maxNumSeqs: 4, blockSize: 4, ...opts });
+      try {
+        const prompts = idx.map((i) => cases[i].prompt);
+        const params = idx.map((i) => ({ temperature: 0, maxTokens: cases[i].generatedIds.length, ignoreEos: true }));
+        let outs = await llm.generate(prompts, params);
+        if (twice) outs = await llm.generate(prompts, params); // prompts now hit the prefix cache
+        return outs.map((o) => o.outputs[0].tokenIds);
+      } finally {
+        llm.close();
+      }
+    };
+    const all = cases.map((_, i) => i);
+    const batched = await run({ maxNumBatchedTokens: 256, enablePrefixCaching: false }, all);
+    let compared = 0;
+    cases.forEach((c, i) => {
+      const n = decisivePrefix(c, topK, NEAR_TIE);
+      assert.deepEqual(batched[i].slice(0, n), c.generatedIds.slice(0, n), `case ${i}: first ${n} tokens`);
+      compared += n;
+    });
+    const total = cases.reduce((a, c) => a + c.generatedIds.length, 0);
+    assert.ok(compared >= total / 2, `only ${compared} of ${total} reference tokens are decisive`);
+    const long = cases.length - 1;
+    assert.deepEqual((await run({ maxNumBatchedTokens: 256, enablePrefixCaching: false }, [long]))[0], batched[long], 'alone vs batched');
+    assert.deepEqual(await run({ maxNumBatchedTokens: 5, enablePrefixCaching: false }, all), batched, 'chunked prefill (5 tokens a step)');
+    assert.deepEqual(await run({ maxNumBatchedTokens: 7, enablePrefixCaching: true }, all, true), batched, 'prefix-cache hits, chunked');
+  });
+}
+
+test('the features each fixture is about change its HF logits by more than the tolerance', () => {
+  const need: Record<string, string[]> = {
+    'gemma2-bf16': ['max_abs_diff_without_sliding_window', 'max_abs_diff_without_attn_softcap', 'max_abs_diff_without_final_softcap'],
+    'gemma3-bf16': ['max_abs_diff_without_sliding_window'],
+  };
+  for (const [name, keys] of Object.entries(need)) {
+    for (const c of loadCompactReference(`tests/fixtures/${name}`).cases) {
+      for (const k of keys) assert.ok(c.sensitivity[k] > 0.1, `${name}: ${k} = ${c.sensitivity[k]}`);
+    }
+  }
+  // The long prompt is longer than the window and spans several blocks of 4.
+  const long = loadCompactReference('tests/fixtures/gemma2-bf16').cases[2];
+  assert.ok(long.promptIds.length > 4 * 8);
+});
+
+test('per-family config rules: Gemma 2/3 layer patterns, SmolLM3 NoPE layers, Phi-3 longrope', () => {
+  const g2 = loadModelConfig('tests/fixtures/gemma2-bf16');
+  assert.deepEqual(layerSlidingWindows(g2), [8, null, 8]);
+  const g3 = loadModelConfig('tests/fixtures/gemma3-bf16');
+  assert.deepEqual(layerSlidingWindows(g3), [8, 8, null, 8]);
+  assert.deepEqual(ropeLayers(loadModelConfig('tests/fixtures/smollm3-bf16')), [true, true, false]);
+  const phi = loadModelConfig('tests/fixtures/phi3-bf16');
+  assert.equal(phi.rope?.type, 'longrope');
+  assert.equal(phi.rope?.partialRotaryFactor, 0.75);
+  assert.equal(phi.rope?.originalMaxPositionEmbeddings, 64);
+  // HF: attention_factor = sqrt(1 + ln(256 / 64) / ln(64)).
+  assert.ok(Math.abs((phi.rope?.attentionFactor ?? 0) - Math.sqrt(1 + Math.log(4) / Math.log(64))) < 1e-12);
+  // Short factors below the original length, long ones from there on (vLLM's rule).
+  const table = buildCosSinCache(phi.rope!, 12, 80);
+  const angle = (p: number, i: number) => Math.atan2(table[p * 12 + 6 + i], table[p * 12 + i]);
+  const invShort = 1 / (phi.rope!.shortFactor![5] * Math.pow(10000, 10 / 12));
+  const invLong = 1 / (phi.rope!.longFactor![5] * Math.pow(10000, 10 / 12));
+  assert.ok(Math.abs(angle(10, 5) - 10 * invShort) < 1e-5);
+  assert.ok(Math.abs(angle(70, 5) - 70 * invLong) < 1e-5);
+});
+
+/** A fixture's config with config.json keys changed. */
+function withHf(dir: string, hf: Record<string, unknown>): ModelConfig {
+  const c = loadModelConfig(dir);
+  return { ...c, hfConfig: { ...c.hfConfig, ...hf } };
+}
+
+test('new families: dummy weights from the config alone; unsupported settings fail at load', () => {
+  const ops = loadNative('cpu');
+  ops.init(0, 1);
+  const build = (config: ModelConfig) => {
+    const loader = new WeightLoader(ops, new DummyWeightSource(config.dtype), null);
+    try {
+      return buildModel(config, loader).constructor.name;
+    } finally {
+      loader.disposeAll();
+    }
+  };
+  for (const { dir, arch } of NEW_FIXTURES) assert.equal(build(loadModelConfig(dir)), arch);
+  // Older Gemma configs without layer_types: HF's default patterns.
+  const g2 = withHf('tests/fixtures/gemma2-bf16', { layer_types: undefined });
+  assert.equal(build(g2), 'Gemma2ForCausalLM');
+  assert.throws(() => build(withHf('tests/fixtures/gemma3-bf16', { use_bidirectional_attention: true })),
+    /Gemma3ForCausalLM: config.json use_bidirectional_attention=true is not supported/);
+  assert.throws(() => build(withHf('tests/fixtures/smollm3-bf16', { no_rope_layers: [1, 0] })), /no_rope_layers has 2 entries for 3 layers/);
+  const badRope = loadModelConfig('tests/fixtures/phi3-bf16');
+  assert.throws(() => build({ ...badRope, rope: { ...badRope.rope!, shortFactor: [1, 2] } }), /short_factor has 2 entries; rotary dim 12 needs 6/);
+});
