@@ -1,7 +1,7 @@
 // The engine core's view of one request (vLLM's v1/request.py): its tokens,
 // how many of them have KV in the cache, its status and why it finished.
 import type { PoolingParams } from '../pooling_params.js';
-import type { EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
+import type { EngineCoreEvent, EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
 import type { SamplingParams } from '../sampling_params.js';
 import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
 
@@ -56,6 +56,8 @@ export class Request {
   /** Hashes of the full blocks of allTokenIds, kept up to date as tokens arrive (empty without a hasher). */
   readonly blockHashes: BlockHash[] = [];
   numPreemptions = 0;
+  /** Events not yet sent with an output (EngineCoreOutput.events). */
+  private events: EngineCoreEvent[] = [];
   /**
    * Prompt logprobs of the prefill chunks computed so far; the scheduler hands
    * them out together with the first sampled token (the engine core never
@@ -143,6 +145,18 @@ export class Request {
   }
 
   /** 'stop' | 'length' | 'abort' once finished, null before. */
+  recordEvent(type: EngineCoreEvent['type'], timestamp = Date.now() / 1000): void {
+    this.events.push({ type, timestamp });
+  }
+
+  /** The events since the last call (sent with the request's next output). */
+  takeEvents(): EngineCoreEvent[] | undefined {
+    if (this.events.length === 0) return undefined;
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
   getFinishedReason(): FinishReason | null {
     return FINISHED_REASONS[this.status] ?? null;
   }

@@ -41,6 +41,19 @@ export interface EngineCoreOutput {
   numCachedTokens: number;
   /** The pooled vector of an embedding request (it then finishes with no tokens). */
   pooledOutput?: number[];
+  /** What happened to the request in the core since its previous output (for the phase metrics). */
+  events?: EngineCoreEvent[];
+}
+
+/**
+ * vLLM's EngineCoreEvent: a request entered the waiting queue, was scheduled
+ * (from waiting: first time or after a preemption), or was preempted; the front
+ * end turns them into the queue / prefill / decode / inference times.
+ */
+export interface EngineCoreEvent {
+  type: 'queued' | 'scheduled' | 'preempted';
+  /** Seconds since the epoch (Date.now() / 1000), the clock of EngineCoreOutputs.timestamp. */
+  timestamp: number;
 }
 
 /**
@@ -56,6 +69,12 @@ export interface SchedulerStats {
   prefixCacheQueries: number;
   prefixCacheHits: number;
   numPreemptions: number;
+  /**
+   * Waiting requests held back by something other than room (vLLM's "deferred"
+   * reason: LoRA budget, KV transfer, a grammar still compiling); the rest wait for
+   * capacity. Absent: none.
+   */
+  numDeferredWaitingReqs?: number;
 }
 
 export interface EngineCoreOutputs {

@@ -7,7 +7,7 @@ import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { EngineDeadError, EngineOverloadedError, InvalidRequestError } from '../errors.js';
-import { type IterationStats, newIterationStats, RequestTiming, type StatLogger } from '../metrics/stats.js';
+import { type IterationStats, newIterationStats, ParentTiming, RequestTiming, type StatLogger } from '../metrics/stats.js';
 import type { RequestOutput } from '../outputs.js';
 import type { SamplingParams, SamplingParamsInit } from '../sampling_params.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -134,9 +134,11 @@ export class AsyncLLM {
     );
     this.streams.set(requestId, stream);
     const parent = children.length > 1 ? new ParentRequest(requestId, children.length) : null;
+    const parentTiming = new ParentTiming(children.length);
     for (const [i, child] of children.entries()) {
       this.outputProcessor.addRequest(child, promptText, parent, i);
-      this.timings.set(child.requestId, new RequestTiming(arrivalTime, child.promptTokenIds.length));
+      const maxTokens = child.poolingParams ? null : child.samplingParams.maxTokens; // an embedding has no max_tokens
+      this.timings.set(child.requestId, new RequestTiming(arrivalTime, child.promptTokenIds.length, maxTokens, parentTiming));
       this.core.addRequest(child);
     }
 
@@ -226,9 +228,11 @@ export class AsyncLLM {
 
   private handleOutputs(outputs: EngineCoreOutputs): void {
     const now = Date.now() / 1000;
-    const stats = newIterationStats(now);
+    const stats = newIterationStats(now, true);
     for (const o of outputs.outputs) {
-      this.timings.get(o.requestId)?.onTokens(o.newTokenIds.length, now, stats);
+      const timing = this.timings.get(o.requestId);
+      timing?.onEvents(o.events);
+      timing?.onTokens(o.newTokenIds.length, now, stats);
       if (o.finishReason !== null) this.finishTiming(o.requestId, o.finishReason, stats);
     }
     try {

@@ -98,6 +98,7 @@ export class Scheduler {
     }
     this.requests.set(request.requestId, request);
     this.waiting.addRequest(request);
+    request.recordEvent('queued');
   }
 
   /**
@@ -179,6 +180,7 @@ export class Scheduler {
       step.numScheduledTokens[request.requestId] = numNewTokens;
       step.tokenBudget -= numNewTokens;
       request.status = RequestStatus.RUNNING;
+      request.recordEvent('scheduled');
       request.numComputedTokens = numComputedTokens;
       step.computedBefore.set(request.requestId, numComputedTokens);
       if (request.numCachedTokens < 0) request.numCachedTokens = numComputedTokens;
@@ -221,6 +223,7 @@ export class Scheduler {
   private preemptRequest(request: Request): void {
     this.kvCacheManager.free(request);
     request.status = RequestStatus.PREEMPTED;
+    request.recordEvent('preempted');
     request.numComputedTokens = 0;
     request.numPreemptions++;
     request.pendingPromptLogprobs = null; // the recompute produces them again
@@ -304,6 +307,7 @@ export class Scheduler {
   ): EngineCoreOutput {
     const newPromptLogprobs = request.pendingPromptLogprobs;
     request.pendingPromptLogprobs = null;
+    const events = request.takeEvents();
     return {
       requestId: request.requestId,
       newTokenIds,
@@ -312,6 +316,7 @@ export class Scheduler {
       finishReason: finished ? request.getFinishedReason() : null,
       stopReason: request.stopReason,
       numCachedTokens: Math.max(0, request.numCachedTokens),
+      ...(events ? { events } : {}),
     };
   }
 

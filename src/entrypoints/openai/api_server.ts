@@ -11,6 +11,7 @@ import type { AsyncLLM } from '../../engine/async_llm.js';
 import { EngineOverloadedError } from '../../errors.js';
 import { initLogger, type Logger } from '../../logger.js';
 import { PrometheusStatLogger } from '../../metrics/prometheus.js';
+import { cacheConfigInfo } from '../../metrics/cache_config_info.js';
 import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
 import {
   ChatCompletionRequestSchema,
@@ -115,6 +116,7 @@ export class ApiServer {
     this.allowedOrigins = opts.allowedOrigins ?? [];
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen);
+    this.metrics.logCacheConfigInfo(cacheConfigInfo(engine.cacheConfig, engine.args));
     engine.addStatLogger(this.metrics);
 
     const servingOpts = {
