@@ -5,10 +5,16 @@ export type DeviceArg = 'auto' | 'cpu' | 'cuda';
 export type DtypeArg = 'auto' | 'bfloat16' | 'float16' | 'float32';
 
 export interface EngineArgs {
-  /** Path of a HuggingFace model folder. */
+  /** A HuggingFace model folder, or a Hub id (org/name) downloaded into the Hub cache; a folder that exists wins. */
   model: string;
-  /** Tokenizer folder (default: the model's). */
+  /** Tokenizer folder or Hub id (default: the model's). */
   tokenizer?: string;
+  /** Hub branch, tag or commit of the model (default 'main'). */
+  revision?: string;
+  /** Hub branch, tag or commit of --tokenizer (default 'main'). */
+  tokenizerRevision?: string;
+  /** Cache folder for Hub downloads instead of huggingface_hub's (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub). */
+  downloadDir?: string;
   servedModelName?: string;
   device?: DeviceArg;
   dtype?: DtypeArg;

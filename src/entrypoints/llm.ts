@@ -2,6 +2,7 @@
 import cliProgress from 'cli-progress';
 import type { EngineArgs } from '../config/engine_args.js';
 import { LLMEngine } from '../engine/llm_engine.js';
+import { type DownloadProgressOption, resolveEngineArgs } from '../hub/index.js';
 import type { PromptType } from '../engine/processor.js';
 import type { EmbeddingRequestOutput, RequestOutput } from '../outputs.js';
 import { makePoolingParams, type PoolingParams } from '../pooling_params.js';
@@ -11,6 +12,11 @@ import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokeniz
 export interface LLMOptions extends EngineArgs {
   /** Show a progress bar while generating (on a TTY only). Default true. */
   useTqdm?: boolean;
+  /**
+   * Hub downloads: true (default) shows a bar per file on a TTY and a summary line
+   * otherwise; false is silent; a function receives each DownloadProgressEvent instead.
+   */
+  downloadProgress?: DownloadProgressOption;
 }
 
 export interface ChatOptions extends Omit<ApplyChatTemplateOptions, 'chatTemplate'> {
@@ -26,7 +32,8 @@ export class LLM {
   private constructor(readonly engine: LLMEngine, private readonly opts: LLMOptions) {}
 
   static async create(opts: LLMOptions): Promise<LLM> {
-    return new LLM(await LLMEngine.create(opts), opts);
+    const resolved = await resolveEngineArgs(opts, opts.downloadProgress ?? true);
+    return new LLM(await LLMEngine.create(resolved), resolved);
   }
 
   get tokenizer() {

@@ -57,7 +57,7 @@ export function registerBench(program: Command): Command {
   const latency = bench
     .command('latency')
     .description('end-to-end latency of one batch (vLLM benchmark_latency)')
-    .argument('<model>', 'model folder')
+    .argument('<model>', 'a HuggingFace model folder, or a Hub id (org/name)')
     .option('--input-len <n>', 'prompt tokens', parseIntFlag, 32)
     .option('--output-len <n>', 'generated tokens', parseIntFlag, 128)
     .option('--batch-size <n>', 'prompts in the batch', parseIntFlag, 8)
@@ -109,7 +109,7 @@ export function registerBench(program: Command): Command {
   const throughput = bench
     .command('throughput')
     .description('offline throughput over random prompts (vLLM benchmark_throughput)')
-    .argument('<model>', 'model folder')
+    .argument('<model>', 'a HuggingFace model folder, or a Hub id (org/name)')
     .option('--input-len <n>', 'prompt tokens', parseIntFlag, 128)
     .option('--output-len <n>', 'generated tokens', parseIntFlag, 128)
     .option('--num-prompts <n>', 'prompts', parseIntFlag, 100)

@@ -5,6 +5,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
+import { REPO_ID_RE } from '../../hub/constants.js';
+import { resolveModelPath } from '../../hub/index.js';
 import { Tokenizer } from '../../tokenizer/tokenizer.js';
 import {
   type BenchmarkMetrics,
@@ -260,7 +262,7 @@ export function registerBenchServe(bench: Command): Command {
     .option('--port <port>', 'server port', parseIntFlag, 8000)
     .option('--endpoint <path>', 'completions route', '/v1/completions')
     .option('--model <name>', 'model name (default: the server\'s first model)')
-    .option('--tokenizer <path>', 'tokenizer folder (default: the model folder)')
+    .option('--tokenizer <path-or-id>', 'tokenizer folder or Hub id (default: the model\'s)')
     .option('--dataset-name <name>', "only 'random'", 'random')
     .option('--num-prompts <n>', 'requests to send', parseIntFlag, 1000)
     .option('--random-input-len <n>', 'prompt tokens', parseIntFlag, 1024)
@@ -283,8 +285,10 @@ export function registerBenchServe(bench: Command): Command {
       const models = (await res.json()) as { data: { id: string; root: string | null }[] };
       model ??= models.data[0].id;
       root = models.data.find((m) => m.id === model)?.root ?? null;
-      const tokPath = (o.tokenizer as string | undefined) ?? [model, root].find((p) => p && existsSync(p));
-      if (!tokPath) throw new Error('cannot find the tokenizer: pass --tokenizer with the model folder');
+      // A folder that exists, else a Hub id (the served name or its root), whose tokenizer files are fetched.
+      const tokName = (o.tokenizer as string | undefined) ?? [model, root].find((p) => p && existsSync(p)) ?? [model, root].find((p) => p && REPO_ID_RE.test(p));
+      if (!tokName) throw new Error('cannot find the tokenizer: pass --tokenizer with the model folder or Hub id');
+      const tokPath = await resolveModelPath(tokName, { want: { config: false, tokenizer: true, weights: false } });
       const percentiles = String(o.metricPercentiles).split(',').map(Number);
       const opts: BenchServeOptions = {
         baseUrl,

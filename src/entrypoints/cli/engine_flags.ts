@@ -18,7 +18,10 @@ export function addEngineFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--device <device>', 'device to run on').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .addOption(new Option('--dtype <dtype>', 'activation and weight dtype on the GPU').choices(['auto', 'bfloat16', 'float16', 'float32']).default('auto'))
-    .option('--tokenizer <path>', 'tokenizer folder (default: the model folder)')
+    .option('--tokenizer <path-or-id>', 'tokenizer folder or Hub id (default: the model\'s)')
+    .option('--revision <rev>', 'Hub branch, tag or commit of the model', 'main')
+    .option('--tokenizer-revision <rev>', 'Hub branch, tag or commit of --tokenizer')
+    .option('--download-dir <dir>', 'cache folder for Hub downloads (default: $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)')
     .option('--max-model-len <n>', 'context length (default: from config.json)', int)
     .option('--block-size <n>', 'tokens per KV-cache block', int, 16)
     .option('--max-num-seqs <n>', 'maximum sequences per step', int, 256)
@@ -38,6 +41,9 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
   return {
     model,
     tokenizer: o.tokenizer as string | undefined,
+    revision: o.revision as string | undefined,
+    tokenizerRevision: o.tokenizerRevision as string | undefined,
+    downloadDir: o.downloadDir as string | undefined,
     device: o.device as EngineArgs['device'],
     dtype: o.dtype as EngineArgs['dtype'],
     maxModelLen: o.maxModelLen as number | undefined,

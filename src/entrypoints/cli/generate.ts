@@ -8,7 +8,7 @@ export function registerGenerate(program: Command): void {
   const cmd = program
     .command('generate')
     .description('generate a completion for one prompt, offline')
-    .argument('<model>', 'path of a HuggingFace model folder')
+    .argument('<model>', 'a HuggingFace model folder, or a Hub id (org/name)')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--temperature <f>', 'sampling temperature (0 = greedy)', parseNumFlag)
     .option('--top-p <f>', 'nucleus sampling mass', parseNumFlag)

@@ -43,7 +43,7 @@ export function registerServe(program: Command): Command {
   const cmd = program
     .command('serve')
     .description('start the OpenAI-compatible server')
-    .argument('<model>', 'path of a HuggingFace model folder')
+    .argument('<model>', 'a HuggingFace model folder, or a Hub id (org/name)')
     .option('--host <host>', 'host name to bind (default: all interfaces)')
     .option('--port <port>', 'port', parseIntFlag, 8000)
     .option('--api-key <key>', 'require this key (repeatable; default: $VLLM_API_KEY) on /v1 routes', collect)
