@@ -14,6 +14,12 @@ const num = (v: string) => {
   return n;
 };
 
+const maxLogprobsFlag = (v: string) => {
+  const n = int(v);
+  if (n < -1) throw new InvalidArgumentError(`expected -1 (the whole vocabulary) or a count >= 0, got '${v}'`);
+  return n;
+};
+
 export function addEngineFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--device <device>', 'device to run on').choices(['auto', 'cpu', 'cuda']).default('auto'))
@@ -34,7 +40,7 @@ export function addEngineFlags(cmd: Command): Command {
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
     .option('--enforce-eager', 'disable CUDA graphs', false)
-    .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', int, 20);
+    .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20);
 }
 
 export function engineArgsFromFlags(model: string, o: Record<string, unknown>): EngineArgs {

@@ -53,7 +53,7 @@ fetch('openapi.json').then((r) => r.json()).then((doc) => {
 }).catch((e) => { document.getElementById('routes').textContent = 'Could not load openapi.json: ' + e; });`;
 
 const HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>vllm-ts API</title>
+<html lang="en"><head><meta charset="utf-8"><title>vllm-ts API</title><link rel="icon" href="data:,">
 <style>${STYLE}</style></head>
 <body><h1 id="title">vllm-ts API</h1>
 <p>Generated from <a href="openapi.json">openapi.json</a>, whose request schemas are the ones the server validates with.</p>
