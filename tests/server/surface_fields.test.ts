@@ -108,11 +108,15 @@ test('return_token_ids: the ids when asked, null (present) when not; streamed, t
   const chatOn = (await client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0, return_token_ids: true } as Json)) as Json;
   assert.equal(chatOn.prompt_token_ids.length, chatOn.usage.prompt_tokens);
   assert.equal(s.engine.tokenizer.decode(chatOn.choices[0].token_ids), chatOn.choices[0].message.content);
+  const offChunks: Json[] = [];
+  for await (const c of (await client.chat.completions.create({ model: MODEL, messages, max_tokens: 2, stream: true })) as AsyncIterable<Json>) offChunks.push(c);
+  assert.ok('prompt_token_ids' in offChunks[0] && offChunks[0].prompt_token_ids === null, 'null on the role chunk when off');
+  assert.ok(offChunks.slice(1).every((c) => c.choices.every((ch: Json) => ch.token_ids === null)));
   const chatStream = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0, stream: true, return_token_ids: true } as Json);
   const chunks: Json[] = [];
   for await (const c of chatStream as AsyncIterable<Json>) chunks.push(c);
   assert.deepEqual(chunks[0].prompt_token_ids, chatOn.prompt_token_ids, 'the role chunk carries the prompt ids');
-  assert.ok(chunks.slice(1).every((c) => c.prompt_token_ids === null));
+  assert.ok(chunks.slice(1).every((c) => !('prompt_token_ids' in c)), 'and only it (vLLM leaves the field out of later chunks)');
   assert.deepEqual(chunks.slice(1).flatMap((c) => c.choices.flatMap((ch: Json) => ch.token_ids)), chatOn.choices[0].token_ids);
 });
 

@@ -157,15 +157,15 @@ export class OpenAIServingChat extends OpenAIServing {
     let promptTokens = 0;
     let cached: number | null = null;
     const sse = new SseWriter(res);
-    const chunk = (choices: unknown[], usage?: unknown, promptTokenIds: number[] | null = null) => ({
+    const chunk = (choices: unknown[], usage?: unknown, promptTokenIds?: number[] | null) => ({
       id: ctx.requestId,
       object: 'chat.completion.chunk',
       created: ctx.created,
       model: this.modelName,
       choices,
       ...(usage ? { usage } : {}),
-      // vLLM's field: the prompt's ids on each choice's first (role) chunk with return_token_ids, else null.
-      prompt_token_ids: promptTokenIds,
+      // vLLM's field, on each choice's first (role) chunk only: the prompt's ids with return_token_ids, else null.
+      ...(promptTokenIds !== undefined ? { prompt_token_ids: promptTokenIds } : {}),
     });
     const usageNow = () => (continuousUsage ? this.usage(promptTokens, numTokens.reduce((a, b) => a + b, 0), null) : undefined);
     try {
