@@ -190,6 +190,7 @@ test('vllm-ts serve --uds with the surface flags: served over the socket, flags 
   try {
     assert.ok(await waitFor(() => log.includes('Application startup complete') || child.exitCode !== null, 90_000), log);
     assert.match(log, /unix socket/);
+    assert.match(log, /Available routes: GET [^;]*\/load[^;]*\/tokenizer_info[^;]*; POST [^;]*\/invocations/, 'the startup log lists the routes this server has');
     assert.equal((await overSocket(socketPath, 'GET', '/r/health')).status, 200);
     assert.equal(JSON.parse((await overSocket(socketPath, 'GET', '/load')).body).server_load, 0);
     assert.equal((await overSocket(socketPath, 'GET', '/tokenizer_info')).status, 200);

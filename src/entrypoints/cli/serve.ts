@@ -110,7 +110,7 @@ export function registerServe(program: Command): Command {
     const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
     const base = uds !== undefined ? 'http://localhost' : `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`;
     logger.info(uds !== undefined ? `Starting vLLM API server on unix socket ${uds}` : `Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
-    logger.info('Available routes: GET /health /ping /version /metrics /v1/models /playground; POST /v1/completions /v1/chat/completions /v1/embeddings /tokenize /detokenize');
+    logger.info(`Available routes: ${server.routeSummary()}`);
     if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
     const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
     const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });

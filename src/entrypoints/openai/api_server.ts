@@ -221,6 +221,15 @@ export class ApiServer {
     return parse(schema, raw);
   }
 
+  /** The routes by method, for the startup log: "GET /health /ping ...; POST /v1/completions ...". */
+  routeSummary(): string {
+    const byMethod = new Map<string, string[]>();
+    for (const [path, r] of Object.entries(this.routes)) {
+      for (const method of Object.keys(r ?? {})) if (method !== 'HEAD') byMethod.set(method, [...(byMethod.get(method) ?? []), path]);
+    }
+    return [...byMethod].map(([m, paths]) => `${m} ${paths.join(' ')}`).join('; ');
+  }
+
   /** The OpenAPI document of this server's routes (GET /openapi.json). */
   openApi(): Record<string, unknown> {
     const routes = Object.fromEntries(Object.entries(this.routes).map(([path, r]) => [path, Object.keys(r ?? {})]));
@@ -291,8 +300,8 @@ export class ApiServer {
       if (!res.writableFinished) ac.abort(new DOMException('The client disconnected', 'AbortError'));
     });
     try {
-      if (this.cors(req, res)) return;
       if (this.requestIdHeaders) setRequestIdHeader(req, res);
+      if (this.cors(req, res)) return;
       let path: string;
       try {
         path = stripRootPath(new URL(req.url ?? '/', 'http://localhost').pathname, this.rootPath);
