@@ -59,6 +59,8 @@ export interface CacheConfig {
   /** Set after profiling / from the memory budget. */
   numBlocks: number;
   enablePrefixCaching: boolean;
+  /** Every layer's attention window is at most this (null: some layer attends to all): the KV cache frees blocks that leave it. */
+  slidingWindow?: number | null;
 }
 
 export interface SchedulerConfig {

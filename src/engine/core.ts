@@ -44,6 +44,7 @@ export class EngineCore {
       blockSize: info.blockSize,
       numBlocks: info.numBlocks,
       enablePrefixCaching: config.enablePrefixCaching,
+      slidingWindow: info.slidingWindow,
     };
     const scheduler = new Scheduler(schedulerConfig, cacheConfig);
     const tokens = (info.numBlocks - 1) * info.blockSize;

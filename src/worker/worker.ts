@@ -13,6 +13,7 @@ import { buildModel } from '../model_executor/models/registry.js';
 import type { CausalLM } from '../model_executor/models/interface.js';
 import { WeightLoader } from '../model_executor/weight_loader.js';
 import type { SchedulerOutput } from '../core/sched/output.js';
+import { commonSlidingWindow } from '../core/kv_cache/sliding_window.js';
 import { SamplingParams } from '../sampling_params.js';
 import { CudaGraphRunner } from './cuda_graph.js';
 import { ModelRunner, type ModelRunnerOptions, type PhaseTimer } from './model_runner.js';
@@ -49,6 +50,8 @@ export interface WorkerInfo {
   blockSize: number;
   kvCacheBytes: number;
   weightBytes: number;
+  /** The window every layer's attention stays within (null when a layer attends to the whole sequence). */
+  slidingWindow: number | null;
 }
 
 /** What the build steps share: the resolved configs, and how to release what each step allocated. */
@@ -104,6 +107,7 @@ export class Worker {
       const info: WorkerInfo = {
         device: d.device, deviceName: d.ops.deviceName(), act: d.act, numBlocks: kv.numBlocks,
         blockSize: config.blockSize, kvCacheBytes: kv.bytes, weightBytes,
+        slidingWindow: commonSlidingWindow(model.attentionWindows?.() ?? []),
       };
       return new Worker(d.ops, info, model, runner, ctx.releases);
     } catch (e) {

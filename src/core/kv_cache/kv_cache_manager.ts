@@ -2,15 +2,14 @@
 // (vLLM's KVCacheManager + the full-attention SingleTypeKVCacheManager, folded
 // into one class while every layer uses full attention).
 //
-// NOTE (seam for sliding-window models): the per-request bookkeeping
-// (reqToBlocks, numCachedBlock, findLongestCacheHit, getNumBlocksToAllocate)
-// is what vLLM's SingleTypeKVCacheManager owns. A sliding-window model would
-// move those into one manager per attention type and add removeSkippedBlocks()
-// (blocks out of the window replaced by the pool's nullBlock) before allocating;
-// the pool, the hashes and the scheduler's calls stay as they are.
+// NOTE: when every layer slides (slidingWindow set), allocateSlots first frees the
+// blocks that left the window (./sliding_window.ts, vLLM's SlidingWindowManager);
+// with global layers too (Gemma 2/3) every block stays, as one block table serves
+// all layers. vLLM's hybrid allocator (a manager per attention type) is the next step.
 import type { Request } from '../request.js';
 import { type BlockHash, type RequestBlockHasher, getRequestBlockHasher } from './block_hash.js';
 import { BlockPool, type KVCacheBlock } from './block_pool.js';
+import { removeSkippedBlocks } from './sliding_window.js';
 
 /** Prefix-cache counters, in tokens as vLLM counts them (queries = tokens looked up, hits = tokens found). */
 export interface PrefixCacheStats {
@@ -33,6 +32,8 @@ export interface KVCacheManagerConfig {
   blockSize: number;
   maxModelLen: number;
   enableCaching: boolean;
+  /** Every layer's window is at most this (null: some layer attends to everything): blocks that leave it are freed. */
+  slidingWindow?: number | null;
 }
 
 export interface ComputedBlocks {
@@ -48,6 +49,7 @@ export class KVCacheManager {
   readonly blockSize: number;
   readonly maxModelLen: number;
   readonly enableCaching: boolean;
+  readonly slidingWindow: number | null;
   readonly blockPool: BlockPool;
   /** Hashes requests' full blocks; null when prefix caching is off. */
   readonly blockHasher: RequestBlockHasher | null;
@@ -67,6 +69,7 @@ export class KVCacheManager {
     this.blockSize = cfg.blockSize;
     this.maxModelLen = cfg.maxModelLen;
     this.enableCaching = cfg.enableCaching;
+    this.slidingWindow = cfg.slidingWindow ?? null;
     this.blockPool = new BlockPool(cfg.numBlocks, cfg.enableCaching);
     this.blockHasher = cfg.enableCaching ? getRequestBlockHasher(cfg.blockSize) : null;
   }
@@ -167,6 +170,10 @@ export class KVCacheManager {
     const requestId = request.requestId;
     const numComputedTokens = request.numComputedTokens + numNewComputedTokens;
     const numTokensNeedSlot = Math.min(numComputedTokens + numNewTokens, this.maxModelLen);
+    const held = this.reqToBlocks.get(requestId);
+    if (this.slidingWindow !== null && held !== undefined) {
+      removeSkippedBlocks(this.blockPool, held, request.numComputedTokens, this.slidingWindow, this.blockSize);
+    }
     const numBlocksToAllocate = this.getNumBlocksToAllocate(requestId, numTokensNeedSlot, newComputedBlocks);
     if (numBlocksToAllocate > this.blockPool.getNumFreeBlocks()) return null;
 

@@ -77,6 +77,7 @@ export class Scheduler {
         blockSize: cacheConfig.blockSize,
         maxModelLen: schedulerConfig.maxModelLen,
         enableCaching: cacheConfig.enablePrefixCaching,
+        slidingWindow: cacheConfig.slidingWindow ?? null,
       });
     this.blockSize = this.kvCacheManager.blockSize;
   }

@@ -264,6 +264,10 @@ export class DecoderForCausalLM implements CausalLM {
     return hidden ? this.norm.forward(ctx, hidden, residual) : this.norm.forward(ctx, residual); // [T, h]
   }
 
+  attentionWindows(): (number | null)[] {
+    return this.layers.map((l) => l.selfAttn.attn.spec.slidingWindow || null);
+  }
+
   computeLogits(ctx: ForwardContext, hidden: Tensor): Tensor {
     const logits = this.lmHead.forward(ctx, hidden); // [n, vocab]
     scaleSoftCap(ctx, logits, this.logitScale, this.finalLogitSoftCap);

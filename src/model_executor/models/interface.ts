@@ -9,6 +9,8 @@ export interface CausalLM {
   forward(ctx: ForwardContext, inputIds: Tensor, positions: Tensor): Tensor;
   /** hidden [n, hidden] -> logits [n, vocab] */
   computeLogits(ctx: ForwardContext, hidden: Tensor): Tensor;
+  /** Each layer's sliding window (null: full attention), for the KV cache's block release. */
+  attentionWindows?(): (number | null)[];
 }
 
 /** Builds a model from its config, reading weights through the loader. */
