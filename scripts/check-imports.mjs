@@ -16,8 +16,8 @@ const root = resolve(process.argv[2] ?? 'src');
  */
 const LOWER = ['', 'config', 'native', 'tokenizer', 'core', 'attention', 'model_executor', 'worker'];
 const HIGHER = ['engine', 'metrics', 'entrypoints', 'index.ts'];
-/** Folders whose functions must stay within MAX_FUNCTION_LINES (issue 13: worker joins once its split lands). */
-const SHORT_FUNCTIONS = ['core', 'engine'];
+/** Folders whose functions must stay within MAX_FUNCTION_LINES. */
+const SHORT_FUNCTIONS = ['core', 'engine', 'worker'];
 const MAX_FUNCTION_LINES = 80;
 
 function listFiles(dir, out = []) {
