@@ -170,9 +170,10 @@ test('prompt_tokens_details only with --enable-prompt-tokens-details; usage on e
   assert.equal(forced.usage.completion_tokens, 3);
   const forcedOff = await lastChunk(flagsClient, { stream_options: { include_usage: false } });
   assert.equal(forcedOff.usage.completion_tokens, 3, 'forced even when the request says no (vLLM)');
-  let completionLast: Json = null;
-  for await (const chunk of (await flagsClient.completions.create({ model: MODEL, prompt: 'Hi', max_tokens: 2, stream: true })) as AsyncIterable<Json>) completionLast = chunk;
-  assert.equal(completionLast.usage.completion_tokens, 2);
+  const completionChunks: Json[] = [];
+  for await (const chunk of (await flagsClient.completions.create({ model: MODEL, prompt: 'Hi', max_tokens: 2, stream: true })) as AsyncIterable<Json>) completionChunks.push(chunk);
+  assert.equal(completionChunks.at(-1).usage.completion_tokens, 2);
+  assert.ok(completionChunks.slice(0, -1).every((c) => 'usage' in c && c.usage === null), 'completion chunks carry usage: null before (vLLM)');
 });
 
 test('--max-logprobs: 20 by default; -1 allows the whole vocabulary', async () => {

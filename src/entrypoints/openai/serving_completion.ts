@@ -134,7 +134,8 @@ export class OpenAIServingCompletion extends OpenAIServing {
       created: ctx.created,
       model: this.modelName,
       choices,
-      ...(usage ? { usage } : {}),
+      // NOTE: vLLM serializes completion chunks with every field (exclude_unset=False): usage is null until the end.
+      usage: usage ?? null,
     });
     try {
       for await (const [p, out] of mergeAsyncIterators(gens)) {
