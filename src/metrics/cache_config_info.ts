@@ -18,5 +18,6 @@ export function cacheConfigInfo(cache: CacheConfig, args: EngineArgs): Record<st
     num_gpu_blocks: py(cache.numBlocks),
     num_cpu_blocks: 'None',
     prefix_caching_hash_algo: 'sha256',
+    sliding_window: py(cache.slidingWindow),
   };
 }

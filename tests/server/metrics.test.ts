@@ -140,5 +140,6 @@ test('vllm:cache_config_info: an info gauge of the cache configuration', async (
     num_cpu_blocks: 'None',
     num_gpu_blocks: String(c.numBlocks),
     prefix_caching_hash_algo: 'sha256',
+    sliding_window: 'None',
   });
 });
