@@ -36,6 +36,10 @@ const CASES: Case[] = [
   { name: 'd256 MQA', H: 2, KVH: 1, D: 256, seqs: [[0, 70], [30, 1]] },
   { name: 'MHA d80', H: 3, KVH: 3, D: 80, seqs: [[0, 33], [12, 1]] },
   { name: 'long prefill chunks d128', H: 8, KVH: 2, D: 128, seqs: [[0, 300], [200, 130]] },
+  // Issue 16's shapes: caps small enough to bite on every score, on the tensor-core (d128) and SIMT (d256) kernels.
+  { name: 'soft cap 2 + window 24, tensor cores d128', H: 8, KVH: 2, D: 128, window: 24, cap: 2, seqs: MIXED },
+  { name: 'Gemma 2 d256 GQA 2:1, soft cap 1.5, window 40', H: 8, KVH: 4, D: 256, window: 40, cap: 1.5, seqs: [[0, 90], [70, 1], [33, 20]] },
+  { name: 'Gemma 3 d256 MQA window 512, prompt past the window', H: 4, KVH: 1, D: 256, window: 512, seqs: [[0, 700], [900, 1]] },
 ];
 
 const BLOCK = 16;
