@@ -147,6 +147,8 @@ test('new families: dummy weights from the config alone; unsupported settings fa
   assert.throws(() => build(withHf('tests/fixtures/gemma3-bf16', { use_bidirectional_attention: true })),
     /Gemma3ForCausalLM: config.json use_bidirectional_attention=true is not supported/);
   assert.throws(() => build(withHf('tests/fixtures/smollm3-bf16', { no_rope_layers: [1, 0] })), /no_rope_layers has 2 entries for 3 layers/);
+  assert.throws(() => build(withHf('tests/fixtures/phi3-bf16', { lm_head_bias: true })), /Phi3ForCausalLM: config.json lm_head_bias=true is not supported/);
+  assert.throws(() => build({ ...loadModelConfig('tests/fixtures/gemma2-bf16'), hiddenAct: 'relu' }), /unsupported hidden_act 'relu'/);
   const badRope = loadModelConfig('tests/fixtures/phi3-bf16');
   assert.throws(() => build({ ...badRope, rope: { ...badRope.rope!, shortFactor: [1, 2] } }), /short_factor has 2 entries; rotary dim 12 needs 6/);
 });

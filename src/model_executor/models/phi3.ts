@@ -5,9 +5,12 @@
 import type { ModelConfig } from '../../config/types.js';
 import type { WeightLoader } from '../weight_loader.js';
 import { DecoderForCausalLM } from './decoder.js';
+import { rejectUnsupported } from './utils.js';
 
 export class Phi3ForCausalLM extends DecoderForCausalLM {
   constructor(config: ModelConfig, w: WeightLoader) {
+    // The LM head has no bias in any public Phi-3/4 checkpoint; one that had would need it.
+    rejectUnsupported(config, { lm_head_bias: [false] });
     super(config, w);
   }
 }
