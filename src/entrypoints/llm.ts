@@ -6,7 +6,7 @@ import { type DownloadProgressOption, resolveEngineArgs } from '../hub/index.js'
 import type { PromptType } from '../engine/processor.js';
 import type { EmbeddingRequestOutput, RequestOutput } from '../outputs.js';
 import { makePoolingParams, type PoolingParams } from '../pooling_params.js';
-import { SamplingParams, type SamplingParamsInit } from '../sampling_params.js';
+import { SamplingParams, type SamplingParamsInput } from '../sampling_params.js';
 import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokenizer.js';
 
 export interface LLMOptions extends EngineArgs {
@@ -24,7 +24,8 @@ export interface ChatOptions extends Omit<ApplyChatTemplateOptions, 'chatTemplat
   useTqdm?: boolean;
 }
 
-type ParamsArg = SamplingParams | Partial<SamplingParamsInit> | (SamplingParams | Partial<SamplingParamsInit>)[];
+/** One SamplingParams (or the fields SamplingParams.create takes) for every prompt, or one per prompt. */
+export type SamplingParamsArg = SamplingParams | SamplingParamsInput | (SamplingParams | SamplingParamsInput)[];
 
 export class LLM {
   private requestCounter = 0;
@@ -46,7 +47,7 @@ export class LLM {
   }
 
   /** Generates for one prompt or a list; outputs come back in input order. */
-  async generate(prompts: PromptType | PromptType[], samplingParams?: ParamsArg, opts: { useTqdm?: boolean } = {}): Promise<RequestOutput[]> {
+  async generate(prompts: PromptType | PromptType[], samplingParams?: SamplingParamsArg, opts: { useTqdm?: boolean } = {}): Promise<RequestOutput[]> {
     const list = Array.isArray(prompts) ? prompts : [prompts];
     const params = this.resolveParams(samplingParams, list.length);
     const ids = list.map((p, i) => {
@@ -58,7 +59,7 @@ export class LLM {
   }
 
   /** Renders each conversation with the chat template, then generates. */
-  async chat(messages: ChatMessage[] | ChatMessage[][], samplingParams?: ParamsArg, opts: ChatOptions = {}): Promise<RequestOutput[]> {
+  async chat(messages: ChatMessage[] | ChatMessage[][], samplingParams?: SamplingParamsArg, opts: ChatOptions = {}): Promise<RequestOutput[]> {
     const convs = (messages.length > 0 && Array.isArray(messages[0]) ? messages : [messages]) as ChatMessage[][];
     const prompts = convs.map((conv) => {
       const text = this.tokenizer.applyChatTemplate(conv, {
@@ -97,8 +98,8 @@ export class LLM {
     this.engine.shutdown();
   }
 
-  private resolveParams(arg: ParamsArg | undefined, n: number): SamplingParams[] {
-    const one = (p: SamplingParams | Partial<SamplingParamsInit>) => (p instanceof SamplingParams ? p : SamplingParams.create(p));
+  private resolveParams(arg: SamplingParamsArg | undefined, n: number): SamplingParams[] {
+    const one = (p: SamplingParams | SamplingParamsInput) => (p instanceof SamplingParams ? p : SamplingParams.create(p));
     if (arg === undefined) return Array.from({ length: n }, () => this.getDefaultSamplingParams());
     if (!Array.isArray(arg)) return Array.from({ length: n }, () => one(arg));
     if (arg.length !== n) throw new Error(`The lengths of prompts (${n}) and sampling_params (${arg.length}) must be the same.`);
