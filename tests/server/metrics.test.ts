@@ -73,7 +73,8 @@ test('phase histograms, params histograms and iteration tokens with vLLM buckets
   // six streamed requests at once: two run, four queue (maxNumSeqs 2)
   const runs = Array.from({ length: 6 }, (_, i) => (async () => {
     let text = '';
-    for await (const c of await client.completions.create({ model: MODEL, prompt: `In the beginning ${i}`, max_tokens: 12, ignore_eos: true, stream: true } as any)) text += c.choices[0]?.text ?? '';
+    const stream = await client.completions.create({ model: MODEL, prompt: `In the beginning ${i}`, max_tokens: 12, stream: true, ignore_eos: true } as OpenAI.CompletionCreateParamsStreaming);
+    for await (const c of stream) text += c.choices[0]?.text ?? '';
     return text;
   })());
   let sawWaiting = false;

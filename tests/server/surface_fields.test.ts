@@ -89,7 +89,7 @@ test('return_token_ids: the ids when asked, null (present) when not; streamed, t
   const stream = await client.completions.create({ ...sampled, stream: true });
   const ids: number[][] = [[], []];
   const promptIds: (number[] | null)[][] = [[], []];
-  for await (const chunk of stream as AsyncIterable<Json>) {
+  for await (const chunk of stream as unknown as AsyncIterable<Json>) {
     for (const c of chunk.choices) {
       ids[c.index].push(...c.token_ids);
       promptIds[c.index].push(c.prompt_token_ids);
@@ -114,7 +114,7 @@ test('return_token_ids: the ids when asked, null (present) when not; streamed, t
   assert.ok(offChunks.slice(1).every((c) => c.choices.every((ch: Json) => ch.token_ids === null)));
   const chatStream = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0, stream: true, return_token_ids: true } as Json);
   const chunks: Json[] = [];
-  for await (const c of chatStream as AsyncIterable<Json>) chunks.push(c);
+  for await (const c of chatStream as unknown as AsyncIterable<Json>) chunks.push(c);
   assert.deepEqual(chunks[0].prompt_token_ids, chatOn.prompt_token_ids, 'the role chunk carries the prompt ids');
   assert.ok(chunks.slice(1).every((c) => !('prompt_token_ids' in c)), 'and only it (vLLM leaves the field out of later chunks)');
   assert.deepEqual(chunks.slice(1).flatMap((c) => c.choices.flatMap((ch: Json) => ch.token_ids)), chatOn.choices[0].token_ids);
@@ -161,7 +161,7 @@ test('prompt_tokens_details only with --enable-prompt-tokens-details; usage on e
 
   const lastChunk = async (c: OpenAI, extra: Json = {}) => {
     let last: Json = null;
-    for await (const chunk of (await c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true, ...extra })) as AsyncIterable<Json>) last = chunk;
+    for await (const chunk of (await c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3, stream: true, ...extra })) as unknown as AsyncIterable<Json>) last = chunk;
     return last;
   };
   assert.equal((await lastChunk(client)).usage, undefined, 'no usage unless asked');
