@@ -11,6 +11,7 @@ import {
   renderChatTemplate,
   resolveChatTemplate,
 } from './chat_template.js';
+import { maxCharsPerToken } from './length_bound.js';
 
 type Json = Record<string, unknown>;
 
@@ -58,6 +59,8 @@ export class Tokenizer {
   readonly chatTemplate: string | null;
   /** Special tokens as strings, the template variables transformers passes (bos_token, ...). */
   readonly specialTokensMap: Record<string, string | string[]>;
+  /** The most characters of input text one token can stand for (Infinity: no bound); see length_bound.ts. */
+  readonly maxCharsPerToken: number;
   private readonly hf: HfTokenizer;
   private readonly chatTemplates: ChatTemplateSource;
   /** Corrections to the post-processor for add_bos_token / add_eos_token: +1 add, -1 remove, 0 leave. */
@@ -71,6 +74,7 @@ export class Tokenizer {
    */
   constructor(tokenizerJson: Json, readonly tokenizerConfig: Json, readonly name = 'tokenizer', chatTemplateFile: ChatTemplateSource = null) {
     this.hf = new HfTokenizer(tokenizerJson, tokenizerConfig);
+    this.maxCharsPerToken = maxCharsPerToken(tokenizerJson);
     const vocab = this.hf.get_vocab(true);
     let maxId = -1;
     for (const id of vocab.values()) if (id > maxId) maxId = id;

@@ -8,11 +8,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ZodType } from 'zod';
 import type { AsyncLLM } from '../../engine/async_llm.js';
-import { EngineOverloadedError } from '../../errors.js';
+import { EngineOverloadedError, NotFoundError } from '../../errors.js';
 import { initLogger, type Logger } from '../../logger.js';
 import { PrometheusStatLogger } from '../../metrics/prometheus.js';
 import { cacheConfigInfo } from '../../metrics/cache_config_info.js';
+import { TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
+import { accessLog } from './access_log.js';
 import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
+import { PromptGuard } from './prompt_guard.js';
+import { checkSeed, laxBody, screenFields } from './request_fields.js';
+import { DEFAULT_MAX_LOG_LEN } from './request_log.js';
 import {
   ChatCompletionRequestSchema,
   CompletionRequestSchema,
@@ -48,8 +53,14 @@ export interface ApiServerOptions {
   allowedOrigins?: string[];
   /** Largest request body accepted (413 beyond). Default 16 MiB. */
   maxBodyBytes?: number;
+  /** Log each accepted request's prompt and parameters (--enable-log-requests). Default false. */
   logRequests?: boolean;
+  /** Characters / token ids of a prompt in request logs (--max-log-len); null: all. Default 2048. */
   maxLogLen?: number | null;
+  /** One access-log line per HTTP request (off: --disable-uvicorn-access-log). Default true. */
+  accessLog?: boolean;
+  /** Listen on this server (already bound, e.g. before the model loaded) instead of a new one. */
+  httpServer?: Server;
   trustRequestChatTemplate?: boolean;
   logger?: Logger;
   /** --return-tokens-as-token-ids: logprob tokens as 'token_id:N'. */
@@ -73,6 +84,8 @@ export interface ApiServerOptions {
 interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
+  /** The request's path (no query). */
+  path: string;
   /** Aborted when the client goes away before the response is complete. */
   signal: AbortSignal;
 }
@@ -97,6 +110,9 @@ export class ApiServer {
   private readonly keyDigests: Buffer[];
   private readonly allowedOrigins: string[];
   private readonly maxBodyBytes: number;
+  private readonly accessLog: boolean;
+  /** Tokenizes long prompts and parses large bodies off the event loop. */
+  readonly tokenizerPool: TokenizerPool;
   private readonly routes: Record<string, Partial<Record<string, Handler>>>;
   private draining = false;
   /** Requests past the drain check whose handler has not returned yet. */
@@ -115,14 +131,17 @@ export class ApiServer {
     this.keyDigests = (opts.apiKeys ?? []).map(sha256);
     this.allowedOrigins = opts.allowedOrigins ?? [];
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.accessLog = opts.accessLog ?? true;
+    this.tokenizerPool = new TokenizerPool(engine.tokenizer, engine.tokenizer.name);
     this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen);
     this.metrics.logCacheConfigInfo(cacheConfigInfo(engine.cacheConfig, engine.args));
     engine.addStatLogger(this.metrics);
 
     const servingOpts = {
       servedModelNames: this.servedModelNames,
-      logRequests: opts.logRequests ?? true,
-      maxLogLen: opts.maxLogLen ?? null,
+      logRequests: opts.logRequests ?? false,
+      maxLogLen: opts.maxLogLen === undefined ? DEFAULT_MAX_LOG_LEN : opts.maxLogLen,
+      guard: new PromptGuard(engine.tokenizer, this.tokenizerPool, engine.modelConfig.maxModelLen),
       trustRequestChatTemplate: opts.trustRequestChatTemplate ?? false,
       logger: this.logger,
       returnTokensAsTokenIds: opts.returnTokensAsTokenIds ?? false,
@@ -167,22 +186,22 @@ export class ApiServer {
       // SageMaker's one route: the body's fields say which API it is for.
       '/invocations': {
         POST: async (ctx) => {
-          const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+          const raw = await this.readBody(ctx);
           const kind = invocationKind(raw);
           await this.turns.next();
           const id = headerRequestId(ctx.req);
-          if (kind === 'chat') return chat.create(parse(ChatCompletionRequestSchema, raw), ctx.res, ctx.signal, id);
-          if (kind === 'completion') return completion.create(parse(CompletionRequestSchema, raw), ctx.res, ctx.signal, id);
-          return embedding.create(parse(EmbeddingRequestSchema, raw), ctx.res, ctx.signal, id);
+          if (kind === 'chat') return chat.create(this.parse(ctx, ChatCompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          if (kind === 'completion') return completion.create(this.parse(ctx, CompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          return embedding.create(this.parse(ctx, EmbeddingRequestSchema, raw), ctx.res, ctx.signal, id);
         },
       },
       '/load': { GET: ({ res }) => sendJson(res, 200, { server_load: this.load.value }) },
       '/tokenize': {
         POST: async (ctx) => {
-          const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+          const raw = await this.readBody(ctx);
           const isChat = raw !== null && typeof raw === 'object' && 'messages' in raw;
-          const req = isChat ? parse(TokenizeChatRequestSchema, raw) : parse(TokenizeCompletionRequestSchema, raw);
-          sendJson(ctx.res, 200, tokenization.tokenize(req));
+          const req = isChat ? this.parse(ctx, TokenizeChatRequestSchema, raw) : this.parse(ctx, TokenizeCompletionRequestSchema, raw);
+          sendJson(ctx.res, 200, await tokenization.tokenize(req));
         },
       },
       '/detokenize': {
@@ -211,14 +230,46 @@ export class ApiServer {
       };
     }
 
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = opts.httpServer ?? createServer();
+    this.server.removeAllListeners('request');
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
   }
 
+  /** The body as JSON: large ones are parsed off the event loop. */
+  private readBody(ctx: Ctx): Promise<unknown> {
+    return readJsonBody(ctx.req, this.maxBodyBytes, (bytes) => this.tokenizerPool.parseJson(bytes));
+  }
+
   private async body<T>(ctx: Ctx, schema: ZodType<T>): Promise<T> {
-    const raw = await readJsonBody(ctx.req, this.maxBodyBytes);
+    const raw = await this.readBody(ctx);
     await this.turns.next();
-    return parse(schema, raw);
+    return this.parse(ctx, schema, raw);
+  }
+
+  /**
+   * vLLM's request model validation: unsupported fields refused, unknown ones warned
+   * about (one line per request), lax numbers and booleans, then the zod schema.
+   */
+  private parse<T>(ctx: Ctx, schema: ZodType<T>, raw: unknown): T {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new HttpError(400, 'BadRequestError', `The request body must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
+    }
+    const body = laxBody(schema, raw as Record<string, unknown>);
+    const warning = screenFields(schema, body);
+    if (warning !== null) this.logger.warn(`${warning} (${ctx.req.method} ${ctx.path.slice(0, 100)})`);
+    checkSeed(body);
+    const r = schema.safeParse(body);
+    if (!r.success) throw zodErrorToHttp(r.error, body);
+    return r.data;
+  }
+
+  /** GET /v1/models/{id}: the model card of one served name (ids may hold slashes), or 404. */
+  private retrieveModel(id: string): unknown {
+    const list = listModels(this.servedModelNames, this.engine.args.model, this.engine.modelConfig.maxModelLen);
+    const card = list.data.find((m) => m.id === id);
+    if (!card) throw new NotFoundError(`The model \`${id.length > 200 ? `${id.slice(0, 200)}...` : id}\` does not exist.`);
+    return card;
   }
 
   /** The routes by method, for the startup log: "GET /health /ping ...; POST /v1/completions ...". */
@@ -294,7 +345,21 @@ export class ApiServer {
     return true;
   }
 
+  /** Routes with a parameter in the path. */
+  private dynamicRoute(path: string): Partial<Record<string, Handler>> | undefined {
+    const prefix = '/v1/models/';
+    if (!path.startsWith(prefix) || path.length === prefix.length) return undefined;
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice(prefix.length));
+    } catch {
+      throw new HttpError(400, 'BadRequestError', 'Malformed model id in the request path');
+    }
+    return { GET: ({ res }) => sendJson(res, 200, this.retrieveModel(id)) };
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.accessLog) accessLog(req, res, this.logger);
     const ac = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) ac.abort(new DOMException('The client disconnected', 'AbortError'));
@@ -308,7 +373,7 @@ export class ApiServer {
       } catch {
         throw new HttpError(400, 'BadRequestError', `Malformed request URL ${JSON.stringify(req.url)}`);
       }
-      const route = this.routes[path];
+      const route = this.routes[path] ?? this.dynamicRoute(path);
       if (route === undefined) throw new HttpError(404, 'NotFoundError', `No route ${path}; see GET /v1/models, POST /v1/completions, POST /v1/chat/completions`);
       const handler = route[req.method ?? ''];
       if (handler === undefined) {
@@ -324,7 +389,7 @@ export class ApiServer {
       this.inFlight++;
       if (LOAD_TRACKED_PATHS.has(path)) this.load.track(res);
       try {
-        await handler({ req, res, signal: ac.signal });
+        await handler({ req, res, path, signal: ac.signal });
       } finally {
         this.inFlight--;
       }
@@ -353,6 +418,7 @@ export class ApiServer {
     const left = this.engine.numUnfinishedRequests;
     if (left > 0) this.logger.warn(`drain timed out after ${timeoutMs} ms; aborting ${left} requests`);
     if (this.server.listening) this.server.close();
+    this.tokenizerPool.close();
     await this.engine.shutdown();
     this.server.closeAllConnections();
   }
@@ -362,6 +428,7 @@ export class ApiServer {
     this.draining = true;
     if (this.server.listening) this.server.close();
     this.server.closeAllConnections();
+    this.tokenizerPool.close();
     await this.engine.shutdown();
   }
 }
@@ -393,11 +460,3 @@ class TurnQueue {
   }
 }
 
-function parse<T>(schema: ZodType<T>, raw: unknown): T {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new HttpError(400, 'BadRequestError', `The request body must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw zodErrorToHttp(r.error, raw);
-  return r.data;
-}

@@ -92,8 +92,12 @@ function isJsonContentType(value: string | undefined): boolean {
   return mime === 'application/json' || (mime.startsWith('application/') && mime.endsWith('+json'));
 }
 
-/** Reads and parses a JSON body: 415 for another content type, 413 past `maxBytes`, 400 for bad JSON. */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+/**
+ * Reads and parses a JSON body: 415 for another content type, 413 past `maxBytes`,
+ * 400 for bad JSON. `parse` may move the parsing of a large body off this thread.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number,
+  parse: (bytes: Buffer) => Promise<unknown> = async (b) => JSON.parse(b.toString('utf8'))): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
     throw new HttpError(
       415,
@@ -112,13 +116,19 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     if (size > maxBytes) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new HttpError(400, 'BadRequestError', 'The request body is empty: send a JSON object');
+  const bytes = Buffer.concat(chunks);
+  if (isBlank(bytes)) throw new HttpError(400, 'BadRequestError', 'The request body is empty: send a JSON object');
   try {
-    return JSON.parse(text);
+    return await parse(bytes);
   } catch (e) {
-    throw new HttpError(400, 'BadRequestError', `The request body is not valid JSON: ${(e as Error).message}`);
+    const msg = (e as Error).message ?? String(e);
+    throw new HttpError(400, 'BadRequestError', `The request body is not valid JSON: ${msg.length > 200 ? `${msg.slice(0, 200)}...` : msg}`);
   }
+}
+
+function isBlank(bytes: Buffer): boolean {
+  for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return false;
+  return true;
 }
 
 /** Server-sent events: `data: <json>\n\n` per event, waiting for the client to drain its buffer. */

@@ -21,7 +21,8 @@ const samplingFields = {
   presence_penalty: num().nullish(),
   logit_bias: z.record(z.string(), num()).nullish(),
   n: int().nullish(),
-  seed: int().nullish(),
+  // NOTE: any integer (vLLM allows the 64-bit range, checked in request_fields.ts), not only safe ones.
+  seed: num().refine(Number.isInteger, 'Input should be a valid integer').nullish(),
   stop: StopSchema,
   stream: z.boolean().nullish(),
   stream_options: StreamOptionsSchema.nullish(),

@@ -40,9 +40,10 @@ export class OpenAIServingChat extends OpenAIServing {
   /**
    * Renders and tokenizes a conversation (shared with /tokenize, which renders
    * `tools` into the prompt as vLLM's does; generation refuses them, having no
-   * tool-call parser, unless tool_choice is "none").
+   * tool-call parser, unless tool_choice is "none"). Long renderings are
+   * length-checked and tokenized off the event loop (PromptGuard).
    */
-  renderChat(req: ChatCompletionRequest | TokenizeChatRequest, { forTokenize = false } = {}): TokenizedPrompt {
+  async renderChat(req: ChatCompletionRequest | TokenizeChatRequest, { forTokenize = false } = {}): Promise<TokenizedPrompt> {
     if (req.continue_final_message && req.add_generation_prompt) {
       throw new InvalidRequestError('Cannot set both `continue_final_message` and `add_generation_prompt` to True.', 'continue_final_message');
     }
@@ -68,7 +69,8 @@ export class OpenAIServingChat extends OpenAIServing {
       chatTemplateKwargs: req.chat_template_kwargs ?? undefined,
       tools: req.tools ?? null,
     });
-    const ids = this.tokenizer.encode(text, { addSpecialTokens: req.add_special_tokens ?? false });
+    const truncate = 'truncate_prompt_tokens' in req ? req.truncate_prompt_tokens : null;
+    const ids = await this.opts.guard.encode(text, { addSpecialTokens: req.add_special_tokens ?? false, truncate, param: 'messages' });
     return { promptTokenIds: ids, prompt: text };
   }
 
@@ -84,7 +86,7 @@ export class OpenAIServingChat extends OpenAIServing {
       }
     }
     if (req.messages.length === 0) throw new InvalidRequestError('messages must not be empty', 'messages');
-    const rendered = this.renderChat(req);
+    const rendered = await this.renderChat(req);
     rendered.promptTokenIds = this.truncate(rendered.promptTokenIds, {
       tokens: req.truncate_prompt_tokens,
       side: req.truncation_side,

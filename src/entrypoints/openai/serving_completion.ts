@@ -19,7 +19,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
     if (req.suffix !== null && req.suffix !== undefined) {
       throw new InvalidRequestError('suffix is not currently supported', 'suffix');
     }
-    const prompts = this.tokenizePrompts(req);
+    const prompts = await this.tokenizePrompts(req);
     const echoOnly = req.echo === true && req.max_tokens === 0;
     const input = this.baseSamplingInput(req);
     // NOTE: absent max_tokens is 16 (OpenAI's default); null means up to the context length.
@@ -44,7 +44,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
     else await this.full(ctx, gens, res);
   }
 
-  private tokenizePrompts(req: CompletionRequest): TokenizedPrompt[] {
+  private tokenizePrompts(req: CompletionRequest): Promise<TokenizedPrompt[]> {
     const p = req.prompt;
     const empty = () => new InvalidRequestError('Either prompt or prompt_embeds must be provided and non-empty.', 'prompt');
     if (p === null || p === undefined || p === '' || (Array.isArray(p) && p.length === 0)) throw empty();

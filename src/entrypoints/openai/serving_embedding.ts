@@ -17,7 +17,7 @@ export class OpenAIServingEmbedding extends OpenAIServing {
     if (req.dimensions !== null && req.dimensions !== undefined) {
       throw new InvalidRequestError('dimensions is not supported: the model has a fixed embedding size', 'dimensions');
     }
-    const prompts = this.inputs(req);
+    const prompts = await this.inputs(req);
     const poolingParams = makePoolingParams({ pooling: 'last', normalize: req.normalize ?? true });
     const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
     const requestId = `embd-${headerRequestId ?? randomId()}`;
@@ -51,9 +51,9 @@ export class OpenAIServingEmbedding extends OpenAIServing {
     });
   }
 
-  private inputs(req: EmbeddingRequest): TokenizedPrompt[] {
+  private inputs(req: EmbeddingRequest): Promise<TokenizedPrompt[]> {
     const empty = () => new InvalidRequestError('input must be a non-empty string, list of strings, or token ids', 'input');
     if (Array.isArray(req.input) && req.input.length === 0) throw empty();
-    return this.tokenizeInputs(req.input, req.add_special_tokens ?? true, { tokens: req.truncate_prompt_tokens, side: req.truncation_side }, empty);
+    return this.tokenizeInputs(req.input, req.add_special_tokens ?? true, { tokens: req.truncate_prompt_tokens, side: req.truncation_side }, empty, 'input');
   }
 }

@@ -8,15 +8,19 @@ import type { Logger } from '../../logger.js';
 import type { RequestOutput } from '../../outputs.js';
 import type { SamplingParams, SamplingParamsInput } from '../../sampling_params.js';
 import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
+import type { PromptGuard } from './prompt_guard.js';
 import type { ChatCompletionRequest, CompletionRequest, UsageInfo } from './protocol.js';
+import { formatRequestLog } from './request_log.js';
 
 export interface ServingOptions {
   /** Names the model answers to (--served-model-name); the first is reported. */
   servedModelNames: string[];
-  /** Log each request (prompt and parameters); off with --disable-log-requests. */
+  /** Log each accepted request (prompt and parameters): --enable-log-requests. */
   logRequests: boolean;
-  /** Characters / token ids of a prompt shown in request logs (--max-log-len). */
+  /** Characters / token ids of a prompt shown in request logs (--max-log-len; null: all). */
   maxLogLen: number | null;
+  /** Length limits and off-loop tokenization of prompts. */
+  guard: PromptGuard;
   /** Accept a chat_template in requests (--trust-request-chat-template). */
   trustRequestChatTemplate: boolean;
   logger: Logger;
@@ -82,15 +86,8 @@ export class OpenAIServing {
     if (req.cache_salt !== null && req.cache_salt !== undefined && req.cache_salt === '') {
       throw new InvalidRequestError("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
     }
-    if (req.use_beam_search) {
-      throw new InvalidRequestError('Beam search is not supported by this server; leave use_beam_search unset.', 'use_beam_search');
-    }
-    if (req.response_format && req.response_format.type !== 'text') {
-      throw new InvalidRequestError(
-        `response_format of type '${req.response_format.type}' (structured outputs) is not supported by this server; use 'text'.`,
-        'response_format',
-      );
-    }
+    // NOTE: use_beam_search, response_format and the other fields this server does
+    // not implement are refused before validation (request_fields.ts).
     if (req.truncate_prompt_tokens !== null && req.truncate_prompt_tokens !== undefined && req.truncate_prompt_tokens < -1) {
       throw new InvalidRequestError('truncate_prompt_tokens must be -1 (the model length) or positive.', 'truncate_prompt_tokens');
     }
@@ -139,22 +136,30 @@ export class OpenAIServing {
   /**
    * The prompts of a completions or embeddings request: a string, strings, token ids
    * or lists of token ids, each tokenized and truncated; `empty()` is the error for
-   * an empty one.
+   * an empty one. Every text is length-checked before any is tokenized, and long
+   * ones are tokenized off the event loop (PromptGuard).
    */
-  tokenizeInputs(p: string | string[] | number[] | number[][], addSpecialTokens: boolean, truncation: Truncation,
-    empty: () => Error): TokenizedPrompt[] {
-    const fromText = (text: string): TokenizedPrompt => {
-      if (text === '') throw empty();
-      return { promptTokenIds: this.truncate(this.tokenizer.encode(text, { addSpecialTokens }), truncation), prompt: text };
-    };
+  async tokenizeInputs(p: string | string[] | number[] | number[][], addSpecialTokens: boolean, truncation: Truncation,
+    empty: () => Error, param = 'prompt'): Promise<TokenizedPrompt[]> {
+    const guard = this.opts.guard;
     const fromIds = (ids: number[]): TokenizedPrompt => {
       if (ids.length === 0) throw empty();
       return { promptTokenIds: this.truncate(ids, truncation), prompt: null };
     };
-    if (typeof p === 'string') return [fromText(p)];
-    if (p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
-    if (p.every((x) => typeof x === 'string')) return (p as string[]).map(fromText);
-    return (p as number[][]).map(fromIds);
+    if (typeof p !== 'string' && p.every((x) => typeof x === 'number')) return [fromIds(p as number[])];
+    if (typeof p !== 'string' && !p.every((x) => typeof x === 'string')) return (p as number[][]).map(fromIds);
+    const texts = typeof p === 'string' ? [p] : (p as string[]);
+    const truncate = truncation.tokens;
+    for (const text of texts) {
+      if (text === '') throw empty();
+      if (truncate === null || truncate === undefined) guard.checkLength(text, param);
+    }
+    const out: TokenizedPrompt[] = [];
+    for (const text of texts) {
+      const ids = await guard.encode(text, { addSpecialTokens, truncate, param });
+      out.push({ promptTokenIds: this.truncate(ids, truncation), prompt: text });
+    }
+    return out;
   }
 
   /**
@@ -178,16 +183,10 @@ export class OpenAIServing {
     return (t.side ?? 'left') === 'left' ? ids.slice(ids.length - k) : ids.slice(0, k);
   }
 
+  /** Logs an accepted request (after validation), its prompt cut to --max-log-len. */
   logRequest(requestId: string, prompt: TokenizedPrompt, params: SamplingParams): void {
     if (!this.opts.logRequests) return;
-    const max = this.opts.maxLogLen;
-    const text = prompt.prompt === null ? null : max === null ? prompt.prompt : prompt.prompt.slice(0, max);
-    const ids = max === null ? prompt.promptTokenIds : prompt.promptTokenIds.slice(0, max);
-    const { n, temperature, topP, topK, minP, seed, maxTokens, stop, logprobs } = params;
-    this.opts.logger.info(
-      `Received request ${requestId}: prompt: ${JSON.stringify(text)}, params: ${JSON.stringify({ n, temperature, topP, topK, minP, seed, maxTokens, stop, logprobs })}, ` +
-        `prompt_token_ids: [${ids.join(', ')}]${ids.length < prompt.promptTokenIds.length ? ', ...' : ''}`,
-    );
+    this.opts.logger.info(formatRequestLog(requestId, prompt.prompt, prompt.promptTokenIds, params, this.opts.maxLogLen));
   }
 
   /** Starts generation for one prompt; `signal` aborts it (the client went away). */
@@ -198,13 +197,15 @@ export class OpenAIServing {
     signal: AbortSignal,
     extra: { priority?: number | null; cacheSalt?: string | null },
   ): AsyncGenerator<RequestOutput, void, undefined> {
-    this.logRequest(requestId, prompt, params);
-    return this.engine.generate(
+    const stream = this.engine.generate(
       prompt.prompt === null ? { promptTokenIds: prompt.promptTokenIds } : { promptTokenIds: prompt.promptTokenIds, prompt: prompt.prompt },
       params,
       requestId,
       { signal, priority: extra.priority ?? 0, cacheSalt: extra.cacheSalt ?? undefined },
     );
+    // NOTE: after engine.generate, which validates: a refused request is never logged.
+    this.logRequest(requestId, prompt, params);
+    return stream;
   }
 
   usage(promptTokens: number, completionTokens: number, cachedTokens: number | null): UsageInfo {

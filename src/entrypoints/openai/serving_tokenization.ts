@@ -6,13 +6,13 @@ import type { OpenAIServingChat } from './serving_chat.js';
 export class OpenAIServingTokenization {
   constructor(private readonly chat: OpenAIServingChat) {}
 
-  tokenize(req: TokenizeCompletionRequest | TokenizeChatRequest) {
+  async tokenize(req: TokenizeCompletionRequest | TokenizeChatRequest) {
     this.chat.checkModel(req.model);
     const tokenizer = this.chat.tokenizer;
     const tokens =
       'messages' in req
-        ? this.chat.renderChat(req, { forTokenize: true }).promptTokenIds
-        : tokenizer.encode(req.prompt, { addSpecialTokens: req.add_special_tokens ?? true });
+        ? (await this.chat.renderChat(req, { forTokenize: true })).promptTokenIds
+        : await this.chat.opts.guard.encode(req.prompt, { addSpecialTokens: req.add_special_tokens ?? true });
     return {
       count: tokens.length,
       max_model_len: this.chat.maxModelLen,
