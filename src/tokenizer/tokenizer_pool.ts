@@ -9,9 +9,17 @@ import type { Tokenizer } from './tokenizer.js';
 
 export type PoolTask =
   | { id: number; op: 'encode'; text: string; addSpecialTokens: boolean }
-  | { id: number; op: 'parseJson'; bytes: Uint8Array };
+  | { id: number; op: 'parseJson'; bytes: Uint8Array; maxStringChars: number };
 
-export type PoolReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string };
+export type PoolReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; path?: string };
+
+/** A parsed body held a string longer than the caller's limit (refused before it reaches the main thread). */
+export class StringTooLongError extends Error {
+  override name = 'StringTooLongError';
+  constructor(readonly path: string, readonly length: number) {
+    super(`'${path}' is ${length} characters long`);
+  }
+}
 
 /** Texts up to this many code units are encoded on the calling thread. */
 export const INLINE_ENCODE_CHARS = 4096;
@@ -61,12 +69,23 @@ export class TokenizerPool {
     return this.submit({ id: 0, op: 'encode', text, addSpecialTokens }) as Promise<number[]>;
   }
 
-  /** JSON.parse of a UTF-8 body, off this thread when it is large. */
-  parseJson(bytes: Buffer): Promise<unknown> {
-    if (bytes.length <= INLINE_PARSE_BYTES) return Promise.resolve(JSON.parse(bytes.toString('utf8')));
-    // A copy that can be transferred (a Buffer may be a view into Node's shared pool).
-    const own = new Uint8Array(bytes);
-    return this.submit({ id: 0, op: 'parseJson', bytes: own }, [own.buffer]);
+  /**
+   * JSON.parse of a UTF-8 body, off this thread when it is large. NOTE: a large
+   * body's buffer is transferred (it is unusable here afterwards) when `bytes` spans
+   * all of it; otherwise it is copied.
+   */
+  parseJson(bytes: Uint8Array, maxStringChars = Infinity): Promise<unknown> {
+    if (bytes.length <= INLINE_PARSE_BYTES) {
+      return Promise.resolve(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
+    }
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const own = whole ? bytes : new Uint8Array(bytes);
+    return this.submit({ id: 0, op: 'parseJson', bytes: own, maxStringChars }, [own.buffer as ArrayBuffer]);
+  }
+
+  /** Starts the threads now (a server does, so that its first long prompt does not wait for them). */
+  prestart(): void {
+    while (!this.closed && this.slots.length < this.size) this.start();
   }
 
   close(): void {
@@ -105,6 +124,7 @@ export class TokenizerPool {
       if (!p) return;
       slot.pending.delete(r.id);
       if (r.ok) p.resolve(r.value);
+      else if (r.name === 'StringTooLong') p.reject(new StringTooLongError(r.path ?? '', Number(r.message)));
       else p.reject(Object.assign(new Error(r.message), { name: r.name }));
     });
     const fail = (e: Error) => {

@@ -12,7 +12,7 @@ import { EngineOverloadedError, NotFoundError } from '../../errors.js';
 import { initLogger, type Logger } from '../../logger.js';
 import { PrometheusStatLogger } from '../../metrics/prometheus.js';
 import { cacheConfigInfo } from '../../metrics/cache_config_info.js';
-import { TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
+import { StringTooLongError, TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
 import { accessLog } from './access_log.js';
 import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
 import { PromptGuard } from './prompt_guard.js';
@@ -100,6 +100,9 @@ export const VERSION: string = (() => {
   }
 })();
 
+/** Strings up to this long pass the parsing thread whatever the model (chat templates, stop strings...). */
+const LONGEST_OTHER_STRING = 1 << 20;
+
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 export class ApiServer {
@@ -113,6 +116,7 @@ export class ApiServer {
   private readonly accessLog: boolean;
   /** Tokenizes long prompts and parses large bodies off the event loop. */
   readonly tokenizerPool: TokenizerPool;
+  private readonly guard: PromptGuard;
   private readonly routes: Record<string, Partial<Record<string, Handler>>>;
   private draining = false;
   /** Requests past the drain check whose handler has not returned yet. */
@@ -133,6 +137,7 @@ export class ApiServer {
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.accessLog = opts.accessLog ?? true;
     this.tokenizerPool = new TokenizerPool(engine.tokenizer, engine.tokenizer.name);
+    this.guard = new PromptGuard(engine.tokenizer, this.tokenizerPool, engine.modelConfig.maxModelLen);
     this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen);
     this.metrics.logCacheConfigInfo(cacheConfigInfo(engine.cacheConfig, engine.args));
     engine.addStatLogger(this.metrics);
@@ -141,7 +146,7 @@ export class ApiServer {
       servedModelNames: this.servedModelNames,
       logRequests: opts.logRequests ?? false,
       maxLogLen: opts.maxLogLen === undefined ? DEFAULT_MAX_LOG_LEN : opts.maxLogLen,
-      guard: new PromptGuard(engine.tokenizer, this.tokenizerPool, engine.modelConfig.maxModelLen),
+      guard: this.guard,
       trustRequestChatTemplate: opts.trustRequestChatTemplate ?? false,
       logger: this.logger,
       returnTokensAsTokenIds: opts.returnTokensAsTokenIds ?? false,
@@ -238,7 +243,21 @@ export class ApiServer {
 
   /** The body as JSON: large ones are parsed off the event loop. */
   private readBody(ctx: Ctx): Promise<unknown> {
-    return readJsonBody(ctx.req, this.maxBodyBytes, (bytes) => this.tokenizerPool.parseJson(bytes));
+    return readJsonBody(ctx.req, this.maxBodyBytes, (bytes) => this.parseOffLoop(bytes));
+  }
+
+  /**
+   * JSON.parse off the event loop for large bodies; a string that no prompt of this
+   * model could be (and that no other field needs) is refused there, unseen here.
+   */
+  private async parseOffLoop(bytes: Uint8Array): Promise<unknown> {
+    const maxChars = Math.max(this.guard.maxPromptChars, LONGEST_OTHER_STRING);
+    try {
+      return await this.tokenizerPool.parseJson(bytes, maxChars);
+    } catch (e) {
+      if (!(e instanceof StringTooLongError)) throw e;
+      throw this.guard.tooLong(e.length, e.path);
+    }
   }
 
   private async body<T>(ctx: Ctx, schema: ZodType<T>): Promise<T> {

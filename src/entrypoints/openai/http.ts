@@ -97,7 +97,7 @@ function isJsonContentType(value: string | undefined): boolean {
  * 400 for bad JSON. `parse` may move the parsing of a large body off this thread.
  */
 export async function readJsonBody(req: IncomingMessage, maxBytes: number,
-  parse: (bytes: Buffer) => Promise<unknown> = async (b) => JSON.parse(b.toString('utf8'))): Promise<unknown> {
+  parse: (bytes: Uint8Array) => Promise<unknown> = async (b) => JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8'))): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
     throw new HttpError(
       415,
@@ -109,24 +109,34 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number,
     new HttpError(413, 'RequestEntityTooLarge', `Request body is larger than the server's limit of ${maxBytes} bytes`);
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
+  // NOTE: the body is copied chunk by chunk into one buffer of its own (sized from
+  // Content-Length when given), so that a large one moves to a parsing thread
+  // without another copy on this one.
+  let buf = new Uint8Array(Number.isFinite(declared) && declared > 0 ? declared : 16 * 1024);
   let size = 0;
   for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk as Buffer);
+    const c = chunk as Buffer;
+    if (size + c.length > maxBytes) throw tooLarge();
+    if (size + c.length > buf.length) {
+      const grown = new Uint8Array(Math.min(maxBytes, Math.max(size + c.length, buf.length * 2)));
+      grown.set(buf.subarray(0, size));
+      buf = grown;
+    }
+    buf.set(c, size);
+    size += c.length;
   }
-  const bytes = Buffer.concat(chunks);
+  const bytes = buf.subarray(0, size);
   if (isBlank(bytes)) throw new HttpError(400, 'BadRequestError', 'The request body is empty: send a JSON object');
   try {
     return await parse(bytes);
   } catch (e) {
+    if (e instanceof VllmError) throw e;
     const msg = (e as Error).message ?? String(e);
     throw new HttpError(400, 'BadRequestError', `The request body is not valid JSON: ${msg.length > 200 ? `${msg.slice(0, 200)}...` : msg}`);
   }
 }
 
-function isBlank(bytes: Buffer): boolean {
+function isBlank(bytes: Uint8Array): boolean {
   for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return false;
   return true;
 }

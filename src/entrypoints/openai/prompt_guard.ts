@@ -30,11 +30,15 @@ export class PromptGuard {
 
   /** Throws the refusal for a text that certainly has more tokens than the model's context. */
   checkLength(text: string, param = 'prompt'): void {
-    if (text.length <= this.maxPromptChars) return;
-    const atLeast = minTokensFor(text.length, this.tokenizer.maxCharsPerToken);
-    throw new InvalidRequestError(
+    if (text.length > this.maxPromptChars) throw this.tooLong(text.length, param);
+  }
+
+  /** The refusal of a text of `chars` code units (more than maxPromptChars). */
+  tooLong(chars: number, param: string): InvalidRequestError {
+    const atLeast = minTokensFor(chars, this.tokenizer.maxCharsPerToken);
+    return new InvalidRequestError(
       `This model's maximum context length is ${this.maxModelLen} tokens. However, your request has at least ${atLeast} ` +
-        `input tokens (${text.length} characters). Please reduce the length of the input.`,
+        `input tokens (${chars} characters in '${param.length > 100 ? `${param.slice(0, 100)}...` : param}'). Please reduce the length of the input.`,
       param,
     );
   }
