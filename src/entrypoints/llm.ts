@@ -1,6 +1,7 @@
 // The offline API: `const llm = await LLM.create({ model }); await llm.generate(prompts, params)`.
 import cliProgress from 'cli-progress';
 import type { EngineArgs } from '../config/engine_args.js';
+import { validateEngineArgs } from '../config/validate_engine_args.js';
 import { LLMEngine } from '../engine/llm_engine.js';
 import { type DownloadProgressOption, resolveEngineArgs } from '../hub/index.js';
 import type { PromptType } from '../engine/processor.js';
@@ -33,6 +34,7 @@ export class LLM {
   private constructor(readonly engine: LLMEngine, private readonly opts: LLMOptions) {}
 
   static async create(opts: LLMOptions): Promise<LLM> {
+    validateEngineArgs(opts);
     const resolved = await resolveEngineArgs(opts, opts.downloadProgress ?? true);
     return new LLM(await LLMEngine.create(resolved), resolved);
   }

@@ -5,7 +5,7 @@ import { CPU_KV_CACHE_MEMORY_BYTES, type EngineArgs, type ResolvedEngineArgs } f
 import type { ModelConfig } from '../config/types.js';
 import type { AttentionBackend } from '../attention/backends/backend.js';
 import { PagedAttentionBackend } from '../attention/backends/paged.js';
-import { check, DType, DTYPE_BYTES, isAvailable, loadNative, Tensor, Workspace } from '../native/index.js';
+import { check, DType, DTYPE_BYTES, loadNative, Tensor, Workspace } from '../native/index.js';
 import type { Device, NativeOps } from '../native/index.js';
 import type { LayerKVCache } from '../model_executor/forward_context.js';
 import { openWeights } from '../model_executor/model_loader/index.js';
@@ -18,18 +18,16 @@ import { SamplingParams } from '../sampling_params.js';
 import { CudaGraphRunner } from './cuda_graph.js';
 import { ModelRunner, type ModelRunnerOptions, type PhaseTimer } from './model_runner.js';
 import { createSampler, type StepSampler } from './sampler.js';
+import { chooseDevice } from './device_choice.js';
+import { initLogger } from '../logger.js';
 
-/** 'auto' picks cuda when its library is built and a GPU answers. */
+const logger = initLogger('worker');
+
+/** 'auto' picks cuda when its library is built and a GPU answers; says which, and why, in one line. */
 export function resolveDevice(arg: EngineArgs['device']): Device {
-  if (arg === 'cpu' || arg === 'cuda') return arg;
-  if (isAvailable('cuda')) {
-    try {
-      if (loadNative('cuda').deviceCount() > 0) return 'cuda';
-    } catch {
-      // no driver: fall through to the CPU
-    }
-  }
-  return 'cpu';
+  const { device, reason } = chooseDevice(arg);
+  logger.info(`Using device ${device}: ${reason}`);
+  return device;
 }
 
 /** Activation (and KV cache) dtype: f32 on the CPU; on CUDA the checkpoint's 16-bit type or bf16. */

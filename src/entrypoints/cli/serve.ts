@@ -6,7 +6,10 @@ import type { Command } from 'commander';
 import { AsyncLLM } from '../../engine/async_llm.js';
 import { initLogger } from '../../logger.js';
 import { LoggingStatLogger } from '../../metrics/logging.js';
+import { validateEngineArgs } from '../../config/validate_engine_args.js';
 import { ApiServer, VERSION } from '../openai/api_server.js';
+import { DEFAULT_MAX_LOG_LEN } from '../openai/request_log.js';
+import { bindServer, parsePort } from './bind.js';
 import { addEngineFlags, engineArgsFromFlags, parseIntFlag } from './engine_flags.js';
 import { addFrontendFlags, frontendOptionsFromFlags } from './serve_flags.js';
 
@@ -35,6 +38,32 @@ function loadChatTemplate(value: string | undefined): string | undefined {
   return value;
 }
 
+/** A non-negative integer flag (its name in the message). */
+function nonNegative(flag: string) {
+  return (v: string) => {
+    const n = parseIntFlag(v);
+    if (n < 0) throw new Error(`${flag} must be 0 or more, got ${v}`);
+    return n;
+  };
+}
+
+function positive(flag: string) {
+  return (v: string) => {
+    const n = parseIntFlag(v);
+    if (n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
+    return n;
+  };
+}
+
+/** The curl line printed at startup; with an API key, a placeholder that fails loudly (401) if pasted unchanged. */
+export function curlHint(base: string, model: string, withKey: boolean, uds?: string): string {
+  const auth = withKey ? ` -H 'Authorization: Bearer YOUR_API_KEY'` : '';
+  const body = JSON.stringify({ model, prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
+  const socket = uds !== undefined ? `--unix-socket ${shellQuote(uds)} ` : '';
+  const line = `curl ${socket}${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`;
+  return withKey ? `${line}\n  (replace YOUR_API_KEY with the key given to --api-key or VLLM_API_KEY)` : line;
+}
+
 function shellQuote(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
 }
@@ -45,44 +74,62 @@ export function registerServe(program: Command): Command {
     .description('start the OpenAI-compatible server')
     .argument('<model>', 'a HuggingFace model folder, or a Hub id (org/name)')
     .option('--host <host>', 'host name to bind (default: all interfaces)')
-    .option('--port <port>', 'port', parseIntFlag, 8000)
+    .option('--port <port>', 'port (0: any free one)', parsePort, 8000)
     .option('--api-key <key>', 'require this key (repeatable; default: $VLLM_API_KEY) on /v1 routes', collect)
     .option('--served-model-name <names...>', 'model name(s) in the API (default: the model path)')
     .option('--chat-template <file-or-template>', 'chat template file or text, instead of the tokenizer one')
     .option('--trust-request-chat-template', 'accept chat_template in requests', false)
     .option('--allowed-origins <origins>', 'CORS origins, a JSON list or comma-separated ("*": any); default: no CORS', parseOrigins)
-    .option('--max-log-len <n>', 'characters / token ids of a prompt shown in request logs', parseIntFlag)
-    .option('--disable-log-requests', 'do not log requests (their prompts)', false)
+    .option('--max-log-len <n>', `characters / token ids of a prompt shown in request logs (default ${DEFAULT_MAX_LOG_LEN})`, nonNegative('--max-log-len'))
+    .option('--enable-log-requests', "log each accepted request's prompt and parameters (off by default, as vLLM's)", false)
+    .option('--disable-log-requests', 'deprecated (request logging is off unless --enable-log-requests)', false)
+    .option('--disable-uvicorn-access-log', 'no access-log line per HTTP request', false)
     .option('--disable-log-stats', 'do not log throughput every 10 s', false)
-    .option('--max-waiting-requests <n>', 'answer 503 beyond this many waiting requests', parseIntFlag)
-    .option('--max-request-body-bytes <n>', 'largest request body (413 beyond)', parseIntFlag, 16 * 1024 * 1024)
-    .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', parseIntFlag, 30);
+    .option('--max-waiting-requests <n>', 'answer 503 beyond this many waiting requests', positive('--max-waiting-requests'))
+    .option('--max-request-body-bytes <n>', 'largest request body (413 beyond)', positive('--max-request-body-bytes'), 16 * 1024 * 1024)
+    .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', nonNegative('--shutdown-timeout'), 30);
   addEngineFlags(addFrontendFlags(cmd)).action(async (model: string, o: Record<string, unknown>) => {
     const args = {
       ...engineArgsFromFlags(model, o),
       maxWaitingRequests: o.maxWaitingRequests as number | undefined,
       chatTemplate: loadChatTemplate(o.chatTemplate as string | undefined),
     };
+    validateEngineArgs(args);
     const servedModelNames = (o.servedModelName as string[] | undefined) ?? [model];
     const apiKeys = (o.apiKey as string[] | undefined) ?? (process.env.VLLM_API_KEY ? [process.env.VLLM_API_KEY] : []);
-    logger.info(`vllm-ts ${VERSION} serving ${model} as ${servedModelNames.join(', ')}`);
+    if (o.disableLogRequests) logger.warn('--disable-log-requests is deprecated: request logging is off unless --enable-log-requests is given');
+    const host = o.host as string | undefined;
+    const uds = o.uds as string | undefined;
+    // NOTE: the port is bound before the model loads, so that a busy or invalid one
+    // fails in a second, not after minutes of loading; meanwhile requests get 503.
+    const { server: http, address: addr } = await bindServer(uds !== undefined ? { uds } : { port: o.port as number, host });
+    const where = uds !== undefined ? `unix socket ${uds}` : `${host ?? '0.0.0.0'}:${addr.port}`;
+    logger.info(`vllm-ts ${VERSION} serving ${model} as ${servedModelNames.join(', ')}; listening on ${where}, loading the model`);
+    const exitWhileLoading = (signal: string) => {
+      logger.info(`${signal} while loading: exiting`);
+      process.exit(0);
+    };
+    process.once('SIGTERM', exitWhileLoading);
+    process.once('SIGINT', exitWhileLoading);
 
     const engine = await AsyncLLM.create(args);
+    process.off('SIGTERM', exitWhileLoading);
+    process.off('SIGINT', exitWhileLoading);
     if (!o.disableLogStats) engine.addStatLogger(new LoggingStatLogger((line) => initLogger('metrics').info(line)));
     const server = new ApiServer(engine, {
       servedModelNames,
       apiKeys,
       allowedOrigins: (o.allowedOrigins as string[] | undefined) ?? [],
       maxBodyBytes: o.maxRequestBodyBytes as number,
-      logRequests: !o.disableLogRequests,
-      maxLogLen: (o.maxLogLen as number | undefined) ?? null,
+      logRequests: (o.enableLogRequests as boolean) && !o.disableLogRequests,
+      maxLogLen: (o.maxLogLen as number | undefined) ?? DEFAULT_MAX_LOG_LEN,
+      accessLog: !o.disableUvicornAccessLog,
       trustRequestChatTemplate: o.trustRequestChatTemplate as boolean,
+      httpServer: http,
       logger,
       ...frontendOptionsFromFlags(o),
     });
-    const host = o.host as string | undefined;
-    const uds = o.uds as string | undefined;
-    const addr = uds !== undefined ? { port: 0, address: await server.listenUnix(uds) } : await server.listen(o.port as number, host);
+    server.tokenizerPool.prestart();
     // NOTE: before the startup lines below, so that a SIGTERM sent as soon as they
     // appear already drains instead of killing the process.
     let stopping = false;
@@ -112,10 +159,8 @@ export function registerServe(program: Command): Command {
     logger.info(uds !== undefined ? `Starting vLLM API server on unix socket ${uds}` : `Starting vLLM API server on http://${host ?? '0.0.0.0'}:${addr.port}`);
     logger.info(`Available routes: ${server.routeSummary()}`);
     if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
-    const auth = apiKeys.length > 0 ? ` -H "Authorization: Bearer $VLLM_API_KEY"` : '';
-    const body = JSON.stringify({ model: servedModelNames[0], prompt: 'In the beginning', max_tokens: 32, temperature: 0 });
     logger.info(`Playground: ${base}/playground`);
-    logger.info(`Application startup complete. Try:\n  curl ${uds !== undefined ? `--unix-socket ${shellQuote(uds)} ` : ''}${base}/v1/completions -H 'Content-Type: application/json'${auth} -d ${shellQuote(body)}`);
+    logger.info(`Application startup complete. Try:\n  ${curlHint(base, servedModelNames[0], apiKeys.length > 0, uds)}`);
   });
   return cmd;
 }

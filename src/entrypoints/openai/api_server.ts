@@ -100,6 +100,9 @@ export const VERSION: string = (() => {
   }
 })();
 
+const MODEL_PREFIX = '/v1/models/';
+const MODEL_ROUTE = '/v1/models/{model}';
+
 /** Strings up to this long pass the parsing thread whatever the model (chat templates, stop strings...). */
 const LONGEST_OTHER_STRING = 1 << 20;
 
@@ -178,6 +181,18 @@ export class ApiServer {
       },
       '/v1/models': {
         GET: ({ res }) => sendJson(res, 200, listModels(this.servedModelNames, engine.args.model, engine.modelConfig.maxModelLen)),
+      },
+      // The model id is the rest of the path (ids like org/name hold slashes); see dynamicRoute.
+      [MODEL_ROUTE]: {
+        GET: ({ res, path }) => {
+          let id: string;
+          try {
+            id = decodeURIComponent(path.slice(MODEL_PREFIX.length));
+          } catch {
+            throw new HttpError(400, 'BadRequestError', 'Malformed model id in the request path');
+          }
+          sendJson(res, 200, this.retrieveModel(id));
+        },
       },
       '/v1/completions': {
         POST: async (ctx) => completion.create(await this.body(ctx, CompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
@@ -366,15 +381,8 @@ export class ApiServer {
 
   /** Routes with a parameter in the path. */
   private dynamicRoute(path: string): Partial<Record<string, Handler>> | undefined {
-    const prefix = '/v1/models/';
-    if (!path.startsWith(prefix) || path.length === prefix.length) return undefined;
-    let id: string;
-    try {
-      id = decodeURIComponent(path.slice(prefix.length));
-    } catch {
-      throw new HttpError(400, 'BadRequestError', 'Malformed model id in the request path');
-    }
-    return { GET: ({ res }) => sendJson(res, 200, this.retrieveModel(id)) };
+    if (!path.startsWith(MODEL_PREFIX) || path.length === MODEL_PREFIX.length) return undefined;
+    return this.routes[MODEL_ROUTE];
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

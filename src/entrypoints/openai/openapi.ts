@@ -38,6 +38,7 @@ const ROUTE_DOCS: Record<string, Record<string, RouteDoc>> = {
   '/metrics': { GET: { summary: 'Prometheus metrics', produces: 'text/plain' } },
   '/tokenizer_info': { GET: { summary: "The tokenizer's configuration (with --enable-tokenizer-info-endpoint)" } },
   '/v1/models': { GET: { summary: 'The served models' } },
+  '/v1/models/{model}': { GET: { summary: 'One served model by its id (404 for another)' } },
   '/v1/completions': { POST: { summary: 'Text completion (streamed as server-sent events with stream=true)', body: ['CompletionRequest'] } },
   '/v1/chat/completions': { POST: { summary: 'Chat completion (streamed as server-sent events with stream=true)', body: ['ChatCompletionRequest'] } },
   '/v1/embeddings': { POST: { summary: 'Embeddings of texts or token ids', body: ['EmbeddingRequest'] } },
