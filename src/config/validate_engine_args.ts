@@ -52,12 +52,4 @@ export function validateEngineArgs(args: EngineArgs): void {
   if (g !== undefined && !(typeof g === 'number' && g > 0 && g <= 1)) {
     throw new EngineArgsError(`${name('gpuMemoryUtilization')} must be a fraction in (0, 1], got ${JSON.stringify(g)}.`, 'gpuMemoryUtilization');
   }
-  const { maxNumSeqs, maxNumBatchedTokens } = args;
-  if (maxNumSeqs !== undefined && maxNumBatchedTokens !== undefined && maxNumBatchedTokens < maxNumSeqs) {
-    // vLLM's SchedulerConfig check: every running sequence needs a token of each step's budget.
-    throw new EngineArgsError(
-      `--max-num-batched-tokens (${maxNumBatchedTokens}) must be greater than or equal to --max-num-seqs (${maxNumSeqs}).`,
-      'maxNumBatchedTokens',
-    );
-  }
 }

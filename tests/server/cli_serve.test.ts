@@ -41,7 +41,7 @@ test('flag mistakes and a busy or invalid port fail in one clear line, before th
       [['--host', 'http://localhost', '--port', '0'], /--host "http:\/\/localhost" is not an IP address or host name/],
       [['--host', '192.0.2.77', '--port', '0'], /Cannot bind to --host 192\.0\.2\.77: it is not an address of this machine/],
       [['--max-num-seqs', '0', '--port', '0'], /--max-num-seqs \(maxNumSeqs\) must be a positive integer, got 0/],
-      [['--max-num-seqs', '64', '--max-num-batched-tokens', '32', '--port', '0'], /--max-num-batched-tokens \(32\) must be greater than or equal to --max-num-seqs \(64\)/],
+      [['--max-num-batched-tokens', '0', '--port', '0'], /--max-num-batched-tokens \(maxNumBatchedTokens\) must be a positive integer, got 0/],
       [['--gpu-memory-utilization', '1.5', '--port', '0'], /--gpu-memory-utilization \(gpuMemoryUtilization\) must be a fraction in \(0, 1\], got 1\.5/],
       [['--kv-cache-memory-bytes', '-5', '--port', '0'], /--kv-cache-memory-bytes \(kvCacheMemoryBytes\) must be a positive integer, got -5/],
       [['--block-size', '0', '--port', '0'], /--block-size \(blockSize\) must be a positive integer, got 0/],

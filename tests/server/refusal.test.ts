@@ -31,24 +31,27 @@ test('a 10 MiB prompt is refused from its length in well under 200 ms, and the l
   const before = lines.join('\n').length;
   const body = JSON.stringify({ prompt: TEN_MIB, max_tokens: 4 });
   const times: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const res = await fetch(`${s.base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const json = (await res.json()) as { error: { message: string; param: string } };
     times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
     assert.equal(res.status, 400);
     assert.equal(json.error.param, 'prompt');
     assert.match(json.error.message, /maximum context length is 512 tokens\. However, your request has at least \d+ input tokens/);
   }
-  // NOTE: the bound, not the measured time, is what makes this fast; the time check
-  // catches a regression to tokenizing 10 MiB (seconds). On a loaded machine the
-  // limit grows with what one JSON.parse of the body costs here now (the least work
-  // the server must do), so that the test measures the server, not the machine.
-  const t0 = performance.now();
-  JSON.parse(body);
-  const parseMs = performance.now() - t0;
-  const limit = Math.max(200, 6 * parseMs);
-  assert.ok(Math.min(...times) < limit, `refused in ${times.map((t) => t.toFixed(0)).join(', ')} ms (limit ${limit.toFixed(0)} ms)`);
+  // NOTE: the bound, not the measured time, is what makes this fast (tokenizing
+  // 10 MiB would take the tokenizer over ten seconds). What a refusal costs is read
+  // as CPU time (every thread of this process, the client's sending included), which
+  // a loaded shared machine does not inflate as it does wall time; the wall-time
+  // check is loose for the same reason.
+  const show = (xs: number[]) => xs.map((t) => t.toFixed(0)).join(', ');
+  assert.ok(Math.min(...cpus) < 200, `refusals took ${show(cpus)} ms of CPU (wall ${show(times)} ms)`);
+  assert.ok(Math.min(...times) < 2000, `refused in ${show(times)} ms`);
   const logged = lines.join('\n').length - before;
   assert.ok(logged < 2000, `${logged} characters logged for three refusals`);
   assert.ok(!lines.some((l) => l.includes('Received request')), 'a refused request is never logged as received');
@@ -75,6 +78,11 @@ test('a prompt that could fit by length but has too many tokens is refused with 
   assert.equal(r.status, 400);
   assert.match(r.json.error!.message, new RegExp(`your request has ${exact} input tokens`));
 });
+
+/** Threads that burn CPU until terminated (the contention an attack's threads add, without the attack). */
+function burners(n: number): Worker[] {
+  return Array.from({ length: n }, () => new Worker('for (;;) {}', { eval: true }));
+}
 
 /** Sorted latencies of `n` /health probes 5 ms apart. */
 async function healthLatencies(n: number): Promise<number[]> {
@@ -111,7 +119,11 @@ test('/health p99 stays under 50 ms while 10 MiB prompts are refused', async () 
   let finished = false;
   void done.then(() => (finished = true), () => (finished = true));
   const lat: number[] = [];
-  const baseline = await healthLatencies(40);
+  // The reference: /health while two threads burn CPU (as the attacker's and the
+  // parsing thread do during the attack) but no request reaches the server.
+  const burn = burners(2);
+  const baseline = await healthLatencies(60);
+  await Promise.all(burn.map((w) => w.terminate()));
   while (!finished) {
     const t0 = performance.now();
     const res = await fetch(`${s.base}/health`);
@@ -126,8 +138,9 @@ test('/health p99 stays under 50 ms while 10 MiB prompts are refused', async () 
   lat.sort((a, b) => a - b);
   const p99 = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))];
   assert.ok(lat.length >= 10, `${lat.length} probes`);
-  // NOTE: 50 ms, or three times what /health takes on this machine right now without the
-  // attack when that is more (a loaded shared machine delays every probe).
+  // NOTE: 50 ms, or three times what /health takes on this machine right now under
+  // the same thread contention without the attack, when that is more (a loaded
+  // shared machine delays every probe whatever the server does).
   const base99 = baseline[Math.floor(baseline.length * 0.99)];
   const limit = Math.max(50, 3 * base99);
   assert.ok(p99 < limit, `/health p99 ${p99.toFixed(1)} ms over ${lat.length} probes (max ${lat.at(-1)!.toFixed(1)} ms; limit ${limit.toFixed(1)} ms, idle p99 ${base99.toFixed(1)} ms)`);

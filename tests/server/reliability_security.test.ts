@@ -212,12 +212,13 @@ test('logs never contain the API key, nor the prompt with --disable-log-requests
   assert.ok(!log.includes('Quetzalcoatl'), `the prompt is not logged with --disable-log-requests:\n${log}`);
 
   // Control: without the flag the same capture does show prompts, and still never the key.
-  const chatty = await startServe(MODEL, args);
+  // (request logging is off by default, as in vLLM: --enable-log-requests turns it on)
+  const chatty = await startServe(MODEL, [...args, '--enable-log-requests']);
   try {
     await traffic(chatty.base);
   } finally {
     await chatty.stop();
   }
-  assert.ok(chatty.stderr().includes('Quetzalcoatl'), 'requests are logged by default');
+  assert.ok(chatty.stderr().includes('Quetzalcoatl'), 'requests are logged with --enable-log-requests');
   assert.ok(!chatty.stderr().includes(secretKey), 'the API key is never logged');
 });
