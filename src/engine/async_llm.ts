@@ -5,7 +5,7 @@
 import type { PoolingParams } from '../pooling_params.js';
 import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
-import { resolveEngineArgs } from '../hub/index.js';
+import { resolveModelFiles } from '../hub/index.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { EngineDeadError, EngineOverloadedError, InvalidRequestError } from '../errors.js';
 import { type IterationStats, newIterationStats, ParentTiming, RequestTiming, type StatLogger } from '../metrics/stats.js';
@@ -61,7 +61,7 @@ export class AsyncLLM {
 
   /** Loads the config and tokenizer here, then starts the engine core in its worker and waits for it. */
   static async create(args: EngineArgs): Promise<AsyncLLM> {
-    args = await resolveEngineArgs(args);
+    args = await resolveModelFiles(args);
     // Fail fast, before the worker loads weights, on a bad folder or --max-model-len.
     loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
     const tokenizer = Tokenizer.fromPretrained(args.tokenizer ?? args.model);

@@ -2,7 +2,7 @@
 // OutputProcessor — driven one step() at a time (what the offline LLM uses).
 import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
-import { resolveEngineArgs } from '../hub/index.js';
+import { resolveModelFiles } from '../hub/index.js';
 import type { ModelConfig } from '../config/types.js';
 import type { RequestOutput } from '../outputs.js';
 import type { PoolingParams } from '../pooling_params.js';
@@ -32,7 +32,7 @@ export class LLMEngine {
   ) {}
 
   static async create(args: EngineArgs): Promise<LLMEngine> {
-    args = await resolveEngineArgs(args);
+    args = await resolveModelFiles(args);
     const modelConfig = loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
     const tokenizer = loadTokenizer(args);
     const core = await EngineCore.create(args, modelConfig);

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import type { EngineArgs } from '../config/engine_args.js';
 import { validateEngineArgs } from '../config/validate_engine_args.js';
 import { LLMEngine } from '../engine/llm_engine.js';
-import { type DownloadProgressOption, resolveEngineArgs } from '../hub/index.js';
+import { type DownloadProgressOption, resolveModelFiles } from '../hub/index.js';
 import type { PromptType } from '../engine/processor.js';
 import type { EmbeddingRequestOutput, RequestOutput } from '../outputs.js';
 import { makePoolingParams, type PoolingParams } from '../pooling_params.js';
@@ -35,7 +35,7 @@ export class LLM {
 
   static async create(opts: LLMOptions): Promise<LLM> {
     validateEngineArgs(opts);
-    const resolved = await resolveEngineArgs(opts, opts.downloadProgress ?? true);
+    const resolved = await resolveModelFiles(opts, opts.downloadProgress ?? true);
     return new LLM(await LLMEngine.create(resolved), resolved);
   }
 

@@ -38,7 +38,7 @@ export async function resolveModelPath(model: string, opts: ResolveOptions = {})
  * tokenizer files come with it unless --tokenizer names another; weights are not
  * fetched for --load-format dummy.
  */
-export async function resolveEngineArgs<T extends EngineArgs>(args: T, progress?: DownloadProgressOption): Promise<T> {
+export async function resolveModelFiles<T extends EngineArgs>(args: T, progress?: DownloadProgressOption): Promise<T> {
   const model = await resolveModelPath(args.model, {
     revision: args.revision,
     downloadDir: args.downloadDir,
@@ -52,5 +52,6 @@ export async function resolveEngineArgs<T extends EngineArgs>(args: T, progress?
     progress,
   });
   if (model === args.model && tokenizer === args.tokenizer) return args;
-  return { ...args, model, tokenizer };
+  // The API keeps naming the model by its id (vLLM's served_model_name default), not the snapshot path.
+  return { ...args, model, tokenizer, servedModelName: args.servedModelName ?? args.model };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { LLM } from '../../src/entrypoints/llm.js';
-import { type DownloadProgressEvent, HubError, resolveEngineArgs, resolveModelPath } from '../../src/hub/index.js';
+import { type DownloadProgressEvent, HubError, resolveModelFiles, resolveModelPath } from '../../src/hub/index.js';
 import type { FakeHub } from './fake_hub.js';
 import { checkLayout, freshHome, GATED, removeHomes, sha256, SHARDED, SHARDED_FILES, SINGLE, SINGLE_FILES, startHub, TOKEN } from './helpers.js';
 
@@ -124,12 +124,13 @@ test('a corrupt partial file fails the sha256 check and is discarded', async () 
 });
 
 test('only what is needed: no weights for --load-format dummy; a Hub --tokenizer fetches tokenizer files only', async () => {
-  const args = await resolveEngineArgs({ model: SHARDED, loadFormat: 'dummy', tokenizer: SINGLE }, false);
+  const args = await resolveModelFiles({ model: SHARDED, loadFormat: 'dummy', tokenizer: SINGLE }, false);
   assert.deepEqual(readdirSync(args.model).sort(), ['config.json', 'generation_config.json']);
   assert.deepEqual(readdirSync(args.tokenizer!).sort(), ['tokenizer.json', 'tokenizer_config.json']);
   assert.equal(hub.requests.filter((r) => r.server === 'cdn').length, 0);
+  assert.equal(args.servedModelName, SHARDED, 'the API still names the model by its id');
   // A folder that exists wins over the Hub.
-  const local = await resolveEngineArgs({ model: 'models/tiny-llama-kjv' }, false);
+  const local = await resolveModelFiles({ model: 'models/tiny-llama-kjv' }, false);
   assert.equal(local.model, 'models/tiny-llama-kjv');
 });
 

@@ -134,7 +134,7 @@ export class ApiServer {
     opts: ApiServerOptions = {},
   ) {
     this.logger = opts.logger ?? initLogger('api_server');
-    this.servedModelNames = opts.servedModelNames?.length ? opts.servedModelNames : [engine.args.model];
+    this.servedModelNames = opts.servedModelNames?.length ? opts.servedModelNames : [engine.args.servedModelName ?? engine.args.model];
     this.keyDigests = (opts.apiKeys ?? []).map(sha256);
     this.allowedOrigins = opts.allowedOrigins ?? [];
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
