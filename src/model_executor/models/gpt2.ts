@@ -14,9 +14,6 @@ import type { WeightLoader } from '../weight_loader.js';
 import { runLayers } from './utils.js';
 import type { CausalLM } from './interface.js';
 
-/** Conv1D modules: stored [in, out] in the checkpoint, transposed to [out, in] at load. */
-export const conv1dModules = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
-
 /** HF's activation_function values that are the tanh approximation of GELU. */
 const TANH_GELU = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
@@ -32,6 +29,7 @@ class GPT2Block {
   constructor(cfg: ModelConfig, w: WeightLoader, p: string, i: number) {
     const { hiddenSize: h, numAttentionHeads: H, headDim: D, intermediateSize: ffn } = cfg;
     const ln = (n: string) => new LayerNorm(w.get(`${p}.${n}.weight`, [h]), w.get(`${p}.${n}.bias`, [h]), cfg.rmsNormEps);
+    // Conv1D modules: stored [in, out] in the checkpoint, transposed to [out, in] at load.
     const conv = (n: string, inF: number, outF: number) =>
       new Linear(w.getTransposed(`${p}.${n}.weight`, [inF, outF]), w.get(`${p}.${n}.bias`, [outF]));
     this.ln1 = ln('ln_1');
