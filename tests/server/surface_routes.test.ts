@@ -147,6 +147,7 @@ test('/openapi.json is generated from the request schemas; /docs renders it with
     assert.ok(doc.paths[path], `${path} is documented`);
   }
   assert.equal(doc.paths['/v1/completions'].post.requestBody.content['application/json'].schema.$ref, '#/components/schemas/CompletionRequest');
+  assert.deepEqual(doc.paths['/v1/models/{model}'].get.parameters.map((p: Json) => [p.name, p.in]), [['model', 'path']]);
   assert.deepEqual(doc.paths['/v1/completions'].post.security, [{ bearer: [] }]);
   assert.equal((await call(s.base, '/openapi.json')).body.paths['/tokenizer_info'], undefined, 'only the routes this server has');
 

@@ -27,6 +27,8 @@ interface RouteDoc {
   body?: string[];
   /** The answer's media type when it is not JSON. */
   produces?: string;
+  /** A {name} segment of the path. */
+  pathParam?: string;
 }
 
 /** What each route does, by path and method; a route missing here is still listed, with a generic entry. */
@@ -38,7 +40,7 @@ const ROUTE_DOCS: Record<string, Record<string, RouteDoc>> = {
   '/metrics': { GET: { summary: 'Prometheus metrics', produces: 'text/plain' } },
   '/tokenizer_info': { GET: { summary: "The tokenizer's configuration (with --enable-tokenizer-info-endpoint)" } },
   '/v1/models': { GET: { summary: 'The served models' } },
-  '/v1/models/{model}': { GET: { summary: 'One served model by its id (404 for another)' } },
+  '/v1/models/{model}': { GET: { summary: 'One served model by its id (404 for another)', pathParam: 'model' } },
   '/v1/completions': { POST: { summary: 'Text completion (streamed as server-sent events with stream=true)', body: ['CompletionRequest'] } },
   '/v1/chat/completions': { POST: { summary: 'Chat completion (streamed as server-sent events with stream=true)', body: ['ChatCompletionRequest'] } },
   '/v1/embeddings': { POST: { summary: 'Embeddings of texts or token ids', body: ['EmbeddingRequest'] } },
@@ -76,6 +78,7 @@ function operation(path: string, method: string, doc: RouteDoc | undefined, secu
     summary: doc?.summary ?? `${method} ${path}`,
     operationId: `${method.toLowerCase()}_${path.replace(/[^a-zA-Z0-9]+/g, '_').replace(/^_|_$/g, '') || 'root'}`,
   };
+  if (doc?.pathParam) op.parameters = [{ name: doc.pathParam, in: 'path', required: true, schema: { type: 'string' } }];
   if (doc?.body) {
     const refs = doc.body.map((name) => ({ $ref: `#/components/schemas/${name}` }));
     op.requestBody = { required: true, content: { 'application/json': { schema: refs.length === 1 ? refs[0] : { oneOf: refs } } } };
