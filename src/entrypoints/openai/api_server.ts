@@ -34,6 +34,11 @@ import { OpenAIServingTokenization } from './serving_tokenization.js';
 import { openApiDocument } from './openapi.js';
 import { serveDocs } from './serving_docs.js';
 import { tokenizerInfo } from './serving_tokenizer_info.js';
+import { ResponsesRequestSchema } from './protocol_responses.js';
+import { ResponsesStore, storeSizeFromEnv } from './responses_store.js';
+import { OpenAIServingResponses } from './serving_responses.js';
+import { CountTokensRequestSchema, MessagesRequestSchema } from '../anthropic/protocol.js';
+import { anthropicError, AnthropicServingMessages } from '../anthropic/serving_messages.js';
 import {
   headerRequestId,
   invocationKind,
@@ -79,6 +84,8 @@ export interface ApiServerOptions {
   enableServerLoadTracking?: boolean;
   /** --disable-fastapi-docs: no /openapi.json and /docs. */
   disableDocs?: boolean;
+  /** Responses kept for previous_response_id and GET /v1/responses/{id}; default VLLM_RESPONSES_STORE_MAX_SIZE or 1000. */
+  responsesStoreSize?: number;
 }
 
 interface Ctx {
@@ -128,6 +135,7 @@ export class ApiServer {
   private readonly rootPath: string;
   private readonly requestIdHeaders: boolean;
   readonly load: ServerLoad;
+  readonly responses: OpenAIServingResponses;
 
   constructor(
     readonly engine: AsyncLLM,
@@ -163,6 +171,8 @@ export class ApiServer {
     const chat = new OpenAIServingChat(engine, servingOpts);
     const embedding = new OpenAIServingEmbedding(engine, servingOpts);
     const tokenization = new OpenAIServingTokenization(chat);
+    this.responses = new OpenAIServingResponses(engine, servingOpts, chat, new ResponsesStore(opts.responsesStoreSize ?? storeSizeFromEnv()));
+    const messages = new AnthropicServingMessages(engine, servingOpts, chat);
 
     const health: Handler = ({ res }) => {
       res.writeHead(engine.isHealthy() && !this.draining ? 200 : 503, { 'content-length': 0 });
@@ -199,6 +209,15 @@ export class ApiServer {
       },
       '/v1/chat/completions': {
         POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+      },
+      '/v1/responses': {
+        POST: async (ctx) => this.responses.create(await this.body(ctx, ResponsesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+      },
+      '/v1/messages': {
+        POST: async (ctx) => messages.create(await this.body(ctx, MessagesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+      },
+      '/v1/messages/count_tokens': {
+        POST: async (ctx) => messages.countTokens(await this.body(ctx, CountTokensRequestSchema), ctx.res),
       },
       '/v1/embeddings': {
         POST: async (ctx) => embedding.create(await this.body(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
@@ -306,6 +325,15 @@ export class ApiServer {
     return card;
   }
 
+  /** GET /v1/responses/{id} and POST /v1/responses/{id}/cancel. */
+  private responseRoute(path: string): Partial<Record<string, Handler>> | undefined {
+    const m = /^\/v1\/responses\/([^/]+)(\/cancel)?$/.exec(path);
+    if (m === null) return undefined;
+    const id = decodeURIComponent(m[1]);
+    if (m[2]) return { POST: ({ res }) => this.responses.cancel(id, res) };
+    return { GET: ({ res }) => this.responses.retrieve(id, res) };
+  }
+
   /** The routes by method, for the startup log: "GET /health /ping ...; POST /v1/completions ...". */
   routeSummary(): string {
     const byMethod = new Map<string, string[]>();
@@ -350,7 +378,9 @@ export class ApiServer {
   private authorized(req: IncomingMessage): boolean {
     if (this.keyDigests.length === 0) return true;
     const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+    // NOTE: Anthropic's clients send the key as x-api-key.
+    const xApiKey = req.headers['x-api-key'];
+    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : typeof xApiKey === 'string' ? xApiKey : '';
     const digest = sha256(token);
     // NOTE: every key is compared, over fixed-length digests, so the time taken
     // says nothing about which key or how much of it matched.
@@ -388,19 +418,21 @@ export class ApiServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.accessLog) accessLog(req, res, this.logger);
     const ac = new AbortController();
+    let path = '';
     res.on('close', () => {
       if (!res.writableFinished) ac.abort(new DOMException('The client disconnected', 'AbortError'));
     });
     try {
       if (this.requestIdHeaders) setRequestIdHeader(req, res);
       if (this.cors(req, res)) return;
-      let path: string;
+      let stripped: string;
       try {
-        path = stripRootPath(new URL(req.url ?? '/', 'http://localhost').pathname, this.rootPath);
+        stripped = stripRootPath(new URL(req.url ?? '/', 'http://localhost').pathname, this.rootPath);
       } catch {
         throw new HttpError(400, 'BadRequestError', `Malformed request URL ${JSON.stringify(req.url)}`);
       }
-      const route = this.routes[path] ?? this.dynamicRoute(path);
+      path = stripped;
+      const route = this.routes[path] ?? this.dynamicRoute(path) ?? this.responseRoute(path);
       if (route === undefined) throw new HttpError(404, 'NotFoundError', `No route ${path}; see GET /v1/models, POST /v1/completions, POST /v1/chat/completions`);
       const handler = route[req.method ?? ''];
       if (handler === undefined) {
@@ -422,7 +454,8 @@ export class ApiServer {
       }
     } catch (e) {
       if (ac.signal.aborted || res.destroyed) return; // the client is gone: nobody to answer
-      const info = sendError(res, e, (e as HttpError).status === 413 ? { connection: 'close' } : {});
+      const extra: Record<string, string> = (e as HttpError).status === 413 ? { connection: 'close' } : {};
+      const info = path.startsWith('/v1/messages') ? sendAnthropicError(res, e, extra) : sendError(res, e, extra);
       if (info.code >= 500 && info.code !== 503) this.logger.error(`${req.method} ${req.url} failed: ${(e as Error).stack ?? String(e)}`);
     }
   }
@@ -487,3 +520,9 @@ class TurnQueue {
   }
 }
 
+/** An error on the Anthropic routes, in Anthropic's shape ({"type":"error","error":{"type","message"}}). */
+function sendAnthropicError(res: ServerResponse, e: unknown, headers: Record<string, string>): { code: number } {
+  const { status, body } = anthropicError(e);
+  sendJson(res, status, body, status === 503 ? { 'retry-after': '1', ...headers } : headers);
+  return { code: status };
+}

@@ -7,7 +7,7 @@ import { randomId } from './serving_engine.js';
 import { HttpError } from './http.js';
 
 /** The routes whose requests /load counts while they run (vLLM's load_aware_call). */
-export const LOAD_TRACKED_PATHS = new Set(['/v1/completions', '/v1/chat/completions', '/v1/embeddings', '/invocations']);
+export const LOAD_TRACKED_PATHS = new Set(['/v1/completions', '/v1/chat/completions', '/v1/embeddings', '/v1/responses', '/v1/messages', '/invocations']);
 
 /** vLLM's request id length limit (request_id field), also applied to X-Request-Id. */
 const MAX_REQUEST_ID_LEN = 256;
