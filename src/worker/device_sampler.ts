@@ -1,9 +1,9 @@
-// Sampling on the device (CUDA): one vt_sample over the step's logits, so that only
-// the sampled ids (and requested logprobs) cross to the host. Requests that use a
-// rare feature (penalties, logit bias, allowed ids, min tokens) are sampled on the
-// host from their own rows.
+// Sampling where the logits are (CUDA and CPU alike): one vt_sample over the step's
+// logits, so that only the sampled ids (and requested logprobs) cross to the host.
+// Requests that use a rare feature (penalties, logit bias, allowed ids, min tokens)
+// are sampled by the host sampler from their own rows.
 import type { PositionLogprobs } from '../core/types.js';
-import { generatorFor, SamplingGenerator } from '../model_executor/layers/sampler.js';
+import { generatorFor, type SamplerOutput, SamplingGenerator } from '../model_executor/layers/sampler.js';
 import { hasPenalties } from '../model_executor/layers/sampling/logits_processors.js';
 import { check, DType, type NativeOps, type Tensor, type Workspace } from '../native/index.js';
 import { SAMPLING_EPS, type SamplingParams } from '../sampling_params.js';
@@ -24,8 +24,9 @@ export class DeviceSampler {
   }
 
   /** logits [R, vocab] on the device (act) -> one token per request. */
-  sample(ws: Workspace, logits: Tensor, vocab: number, reqs: CachedRequestState[]): { tokenIds: number[]; logprobs: (PositionLogprobs | null)[] } {
+  sample(ws: Workspace, logits: Tensor, reqs: CachedRequestState[]): SamplerOutput {
     const { ops, act } = this;
+    const vocab = logits.shape[1];
     const R = reqs.length;
     // One upload: [temperature f32 | topK i32 | topP f32 | minP f32 | uniform f32], R each.
     const host = new ArrayBuffer(5 * R * 4);
@@ -34,9 +35,12 @@ export class DeviceSampler {
     const hostRows: number[] = [];
     reqs.forEach((r, i) => {
       const p = r.samplingParams;
-      if (needsHostSampling(p, r.outputTokenIds.length)) hostRows.push(i);
+      const onHost = needsHostSampling(p, r.outputTokenIds.length);
+      if (onHost) hostRows.push(i);
       const greedy = p.temperature < SAMPLING_EPS;
-      f[i] = greedy ? 0 : p.temperature;
+      // A row sampled on the host below only needs vt_sample's cheap greedy pass (its
+      // token is replaced); it still takes its draw, so the other rows' draws stay put.
+      f[i] = greedy || onHost ? 0 : p.temperature;
       k[i] = p.topK > 0 ? p.topK : 0;
       f[2 * R + i] = p.topP;
       f[3 * R + i] = p.minP;
@@ -87,5 +91,10 @@ export class DeviceSampler {
       });
     }
     return { tokenIds, logprobs };
+  }
+
+  /** rows [n, vocab] host f32: logprobs of each next prompt token plus the top `num` (the host sampler's). */
+  promptLogprobs(rows: Float32Array, vocab: number, nextTokens: number[], num: number): PositionLogprobs[] {
+    return this.host.promptLogprobs(rows, vocab, nextTokens, num);
   }
 }

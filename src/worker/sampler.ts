@@ -1,13 +1,22 @@
-// The model runner's one sampling seam: createSampler decides, once per engine,
-// whether a step's tokens are drawn on the device (vt_sample over the logits where
-// they are) or from host f32 copies of them; the runner only calls StepSampler.
+// The model runner's one sampling seam. Every step's tokens are drawn where the
+// logits are, by the native vt_sample (+ vt_logprobs), on the CPU as on CUDA (the
+// two ops pick the same token for the same logits: csrc/sampling_math.h); rows that
+// use a rare feature (penalties, logit bias, allowed ids, min tokens) and prompt
+// logprobs go to the TypeScript host sampler (needsHostSampling, ./device_sampler.ts,
+// is that one per-row choice). createSampler builds the seam; the runner only calls
+// StepSampler.
+//
+// NOTE: on the CPU, vt_sample replaced the host sampler for ordinary rows (issue 13,
+// benchmarks/sampler.ts, docs/benchmarks.md): 1.2-2.5x faster at plain temperature /
+// top-p and with logprobs, about even with top-k 50, equal within noise end to end on
+// tiny-llama-kjv; rare-feature rows cost 0-20% more (vt_sample's greedy pass first).
 //
 // NOTE: structured outputs (a per-request allowed-token grammar bitmask, as vLLM
 // V1's apply_grammar_bitmask) belong here, applied to the step's logits before
-// either path samples: a [numReqs, ceil(vocab / 32)] int32 bitmask (bit t % 32 of
+// DeviceSampler.sample: a [numReqs, ceil(vocab / 32)] int32 bitmask (bit t % 32 of
 // word t / 32 of row r set: token t allowed for request r) that sets every other
-// logit of the row to -inf, on the device for the vt_sample path (no full-logits
-// round trip) and on the host rows for the host path.
+// logit of the row to -inf, by an op with a CPU twin, so that no full row leaves the
+// device and both devices mask the same way.
 import type { PositionLogprobs } from '../core/types.js';
 import type { SamplerOutput } from '../model_executor/layers/sampler.js';
 import type { DType, NativeOps, Tensor, Workspace } from '../native/index.js';
@@ -16,41 +25,13 @@ import { HostSampler } from './host_sampler.js';
 import type { CachedRequestState } from './input_batch.js';
 
 export interface StepSampler {
-  /** logits [numReqs, vocab] (device, act; overwritten) -> one token (and optional logprobs) per request. */
+  /** logits [numReqs, vocab] (device, act; may be overwritten) -> one token (and optional logprobs) per request. */
   sample(ws: Workspace, logits: Tensor, reqs: CachedRequestState[]): SamplerOutput;
   /** rows [n, vocab] host f32: logprobs of each next prompt token plus the top `num`. */
   promptLogprobs(rows: Float32Array, vocab: number, nextTokens: number[], num: number): PositionLogprobs[];
 }
 
-/** Samples every request from a host f32 copy of its logits (the TypeScript sampler). */
-class HostStepSampler implements StepSampler {
-  constructor(readonly host: HostSampler) {}
-
-  sample(_ws: Workspace, logits: Tensor, reqs: CachedRequestState[]): SamplerOutput {
-    return this.host.sample(logits.toF32(), logits.shape[1], reqs);
-  }
-
-  promptLogprobs(rows: Float32Array, vocab: number, nextTokens: number[], num: number): PositionLogprobs[] {
-    return this.host.promptLogprobs(rows, vocab, nextTokens, num);
-  }
-}
-
-/** Samples with vt_sample where the logits are; rows with a rare feature go to the host sampler. */
-class DeviceStepSampler implements StepSampler {
-  constructor(readonly device: DeviceSampler, readonly host: HostSampler) {}
-
-  sample(ws: Workspace, logits: Tensor, reqs: CachedRequestState[]): SamplerOutput {
-    return this.device.sample(ws, logits, logits.shape[1], reqs);
-  }
-
-  promptLogprobs(rows: Float32Array, vocab: number, nextTokens: number[], num: number): PositionLogprobs[] {
-    return this.host.promptLogprobs(rows, vocab, nextTokens, num);
-  }
-}
-
-/** The engine's sampler: on the device where the library has vt_sample (CUDA), else on the host. */
+/** The engine's sampler (engine-wide seed for unseeded requests). */
 export function createSampler(ops: NativeOps, act: DType, seed: number): StepSampler {
-  const host = new HostSampler(seed);
-  const onDevice = ops.device === 'cuda' && !ops.missing.has('sample');
-  return onDevice ? new DeviceStepSampler(new DeviceSampler(ops, act, host, seed), host) : new HostStepSampler(host);
+  return new DeviceSampler(ops, act, new HostSampler(seed), seed);
 }
