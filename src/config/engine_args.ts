@@ -60,36 +60,21 @@ export const ENGINE_ARGS_DEFAULTS = {
   enforceEager: false,
 } as const satisfies Partial<EngineArgs>;
 
+/** The EngineArgs that resolveEngineArgs gives a value whatever the user set. */
+type Defaulted =
+  | 'device' | 'dtype' | 'seed' | 'blockSize' | 'maxNumSeqs' | 'maxNumBatchedTokens' | 'maxWaitingRequests'
+  | 'enablePrefixCaching' | 'gpuMemoryUtilization' | 'generationConfig' | 'loadFormat' | 'numThreads' | 'enforceEager';
+
 /**
- * EngineArgs with every default applied: the one record the engine core, the
- * scheduler config and the worker read (resolveEngineArgs runs once, in
- * EngineCore.create). Fields without a default stay optional.
+ * EngineArgs with every engine-core default applied: the one record the engine
+ * core, the scheduler config and the worker read (resolveEngineArgs runs once, in
+ * EngineCore.create). maxWaitingRequests Infinity: no limit; numThreads 0: all
+ * cores; kvCacheMemoryBytes null: CPU_KV_CACHE_MEMORY_BYTES on the CPU,
+ * gpuMemoryUtilization on CUDA (the device decides). Other fields pass through.
  */
-export interface ResolvedEngineArgs {
-  readonly model: string;
-  readonly tokenizer?: string;
-  readonly servedModelName?: string;
-  readonly device: DeviceArg;
-  readonly dtype: DtypeArg;
-  readonly seed: number;
-  /** undefined: the model's max_position_embeddings (ModelConfig.maxModelLen is the resolved value). */
-  readonly maxModelLen?: number;
-  readonly blockSize: number;
-  readonly maxNumSeqs: number;
-  readonly maxNumBatchedTokens: number;
-  /** Infinity: no limit. */
-  readonly maxWaitingRequests: number;
-  readonly enablePrefixCaching: boolean;
-  /** An explicit KV cache budget; null: CPU_KV_CACHE_MEMORY_BYTES on the CPU, gpuMemoryUtilization on CUDA. */
-  readonly kvCacheMemoryBytes: number | null;
-  readonly gpuMemoryUtilization: number;
-  readonly generationConfig: 'auto' | 'vllm';
-  readonly loadFormat: 'auto' | 'dummy';
-  /** 0: all cores. */
-  readonly numThreads: number;
-  readonly enforceEager: boolean;
-  readonly chatTemplate?: string;
-}
+export type ResolvedEngineArgs = Readonly<
+  Omit<EngineArgs, Defaulted | 'kvCacheMemoryBytes'> & Required<Pick<EngineArgs, Defaulted>> & { kvCacheMemoryBytes: number | null }
+>;
 
 /** The CPU's KV cache budget when kvCacheMemoryBytes is not set (the device decides: see ResolvedEngineArgs). */
 export const CPU_KV_CACHE_MEMORY_BYTES = ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes;
@@ -97,11 +82,7 @@ export const CPU_KV_CACHE_MEMORY_BYTES = ENGINE_ARGS_DEFAULTS.kvCacheMemoryBytes
 export function resolveEngineArgs(args: EngineArgs): ResolvedEngineArgs {
   const d = ENGINE_ARGS_DEFAULTS;
   return {
-    model: args.model,
-    tokenizer: args.tokenizer,
-    servedModelName: args.servedModelName,
-    maxModelLen: args.maxModelLen,
-    chatTemplate: args.chatTemplate,
+    ...args,
     device: args.device ?? d.device,
     dtype: args.dtype ?? d.dtype,
     seed: args.seed ?? d.seed,
