@@ -171,6 +171,13 @@ int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature, uint64_t 
 int vt_logprobs(uint64_t out_logprobs, uint64_t out_ids, uint64_t out_ranks, uint64_t logits,
                 uint64_t chosen, int64_t n, int64_t vocab, int64_t k, int act);
 
+// Structured outputs: sets logits[rows[i], t] = -inf for each token t whose bit is
+// clear in bitmask row i (bit t % 32 of word t / 32; set = allowed), before sampling.
+//   logits [*, vocab] (act); bitmask [n, width] int32 with width >= ceil(vocab / 32);
+//   rows [n] int32 (distinct logits rows)
+int vt_apply_token_bitmask(uint64_t logits, uint64_t bitmask, uint64_t rows, int64_t n, int64_t vocab,
+                           int64_t width, int act);
+
 // ---- CUDA graphs -------------------------------------------------------------
 // Capture of everything enqueued on the library's stream between begin and end,
 // replayed by launch (decode steps of a fixed batch size). The CPU library has no

@@ -3,6 +3,7 @@
 // _verify_args; verify() adds the checks that need the model (vocab size,
 // max logprobs). Defaults from generation_config.json: ./sampling_params_defaults.ts.
 import { VllmError } from './errors.js';
+import { grammarSpecOf, type StructuredOutputsParams } from './structured_output/params.js';
 
 export type RequestOutputKind = 'cumulative' | 'delta' | 'final_only';
 
@@ -33,6 +34,8 @@ export interface SamplingParamsInit {
   logitBias: Record<number, number> | null;
   allowedTokenIds: number[] | null;
   outputKind: RequestOutputKind;
+  /** vLLM's structured_outputs: output constrained by a JSON schema, regex, choice or grammar. */
+  structuredOutputs: StructuredOutputsParams | null;
 }
 
 /** What SamplingParams.create() accepts: the fields, plus vLLM's looser forms (stop as one string, null lists, logprobs: true, string keys in logitBias). */
@@ -126,6 +129,7 @@ export class SamplingParams implements SamplingParamsInit {
   logitBias: Record<number, number> | null = null;
   allowedTokenIds: number[] | null = null;
   outputKind: RequestOutputKind = 'cumulative';
+  structuredOutputs: StructuredOutputsParams | null = null;
 
   /** Takes the fields as given, without checks (see create()). */
   constructor(init: Partial<SamplingParamsInit> = {}) {
@@ -182,6 +186,7 @@ export class SamplingParams implements SamplingParamsInit {
       stopTokenIds: [...this.stopTokenIds],
       logitBias: this.logitBias && { ...this.logitBias },
       allowedTokenIds: this.allowedTokenIds && [...this.allowedTokenIds],
+      structuredOutputs: this.structuredOutputs && { ...this.structuredOutputs },
     });
     return Object.assign(copy, overrides);
   }
@@ -192,6 +197,7 @@ export class SamplingParams implements SamplingParamsInit {
 
   /** vLLM's _verify_args: the checks that need no model. Throws SamplingParamsError. */
   validate(): void {
+    if (this.structuredOutputs !== null) grammarSpecOf(this.structuredOutputs);
     requireInt(this.n, 'n');
     if (this.n < 1) fail(`n must be at least 1, got ${this.n}.`, 'n', this.n);
     const maxN = maxNSequences();

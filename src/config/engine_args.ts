@@ -43,6 +43,8 @@ export interface EngineArgs {
   chatTemplate?: string;
   /** Most logprobs a request may ask for per position (vLLM's --max-logprobs, default 20; -1: the whole vocabulary). */
   maxLogprobs?: number;
+  /** vLLM's --reasoning-parser (qwen3, deepseek_r1): grammars start after the reasoning ends. */
+  reasoningParser?: string;
 }
 
 export const ENGINE_ARGS_DEFAULTS = {

@@ -4,9 +4,12 @@ import type { PoolingParams } from '../pooling_params.js';
 import type { EngineCoreEvent, EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
 import type { SamplingParams } from '../sampling_params.js';
 import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
+import type { StructuredOutputRequest } from '../structured_output/manager.js';
 
 export const RequestStatus = {
   WAITING: 'WAITING',
+  /** Waiting for its structured-output grammar to compile (not schedulable until then). */
+  WAITING_FOR_FSM: 'WAITING_FOR_FSM',
   RUNNING: 'RUNNING',
   PREEMPTED: 'PREEMPTED',
   // Everything after this line is finished.
@@ -64,6 +67,8 @@ export class Request {
    * returns partial prefills).
    */
   pendingPromptLogprobs: PositionLogprobs[] | null = null;
+  /** Requests with samplingParams.structuredOutputs: the grammar state (set by the scheduler). */
+  structuredOutputRequest: StructuredOutputRequest | null = null;
 
   /** Set where the request is built (EngineCore.addRequest passes the prefix cache's): hashes each full block as it fills. */
   private readonly blockHasher: RequestBlockHasher | null;

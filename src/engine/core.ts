@@ -9,6 +9,9 @@ import { initLogger } from '../logger.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
 import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
+import { StructuredOutputManager } from '../structured_output/manager.js';
+import { reasoningEndTokenIds } from '../structured_output/reasoning_end.js';
+import { initXgrammar } from '../structured_output/xgrammar_loader.js';
 
 const logger = initLogger('core');
 
@@ -30,6 +33,7 @@ export class EngineCore {
     readonly workerInfo: WorkerInfo,
     readonly scheduler: Scheduler,
     private readonly worker: Worker,
+    readonly structuredOutputManager: StructuredOutputManager,
   ) {}
 
   static async create(args: EngineArgs, modelConfig?: ModelConfig): Promise<EngineCore> {
@@ -46,7 +50,14 @@ export class EngineCore {
       enablePrefixCaching: config.enablePrefixCaching,
       slidingWindow: info.slidingWindow,
     };
-    const scheduler = new Scheduler(schedulerConfig, cacheConfig);
+    await initXgrammar();
+    const tokenizerDir = args.tokenizer ?? args.model;
+    const structuredOutputManager = new StructuredOutputManager({
+      tokenizerDir,
+      vocabSize: mc.vocabSize,
+      reasoningEndTokenIds: args.reasoningParser ? reasoningEndTokenIds(tokenizerDir, args.reasoningParser) : null,
+    });
+    const scheduler = new Scheduler(schedulerConfig, cacheConfig, { structuredOutputManager });
     const tokens = (info.numBlocks - 1) * info.blockSize;
     logger.info(
       `${mc.architectures[0]} on ${info.device} (${info.deviceName}): weights ${fmtBytes(info.weightBytes)} loaded in ` +
@@ -54,7 +65,7 @@ export class EngineCore {
         `(${tokens} tokens, ${fmtBytes(info.kvCacheBytes)}); maximum concurrency for ${mc.maxModelLen} tokens per request: ` +
         `${(tokens / mc.maxModelLen).toFixed(2)}x`,
     );
-    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker);
+    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker, structuredOutputManager);
   }
 
   /** req.samplingParams must be a SamplingParams (the thread entry, core_worker.ts, re-hydrates it once). */
@@ -69,6 +80,8 @@ export class EngineCore {
   /** One step: schedule, run the model, and turn its samples into outputs. */
   step(): EngineCoreOutputs {
     stepTimer.start();
+    // One grammar compile per step at most, before scheduling (see structured_output/manager.ts).
+    if (this.structuredOutputManager.numPending > 0) this.structuredOutputManager.runPendingCompiles(1);
     const so = this.scheduler.schedule();
     stepTimer.mark('schedule');
     const out = this.worker.runner.execute(so);

@@ -68,6 +68,7 @@ export interface NativeOps {
   reshapeAndCache(key: Addr, value: Addr, kCache: Addr, vCache: Addr, slotMapping: Addr, numTokens: number, numKvHeads: number, headDim: number, keyStride: number, valueStride: number, act: DType): number;
   sample(outIds: Addr, logits: Addr, temperature: Addr, topK: Addr, topP: Addr, minP: Addr, uniform: Addr, n: number, vocab: number, act: DType): number;
   logprobs(outLogprobs: Addr, outIds: Addr, outRanks: Addr, logits: Addr, chosen: Addr, n: number, vocab: number, k: number, act: DType): number;
+  applyTokenBitmask(logits: Addr, bitmask: Addr, rows: Addr, n: number, vocab: number, width: number, act: DType): number;
   graphBegin(): number;
   graphEnd(): Addr;
   graphLaunch(graph: Addr): number;
@@ -108,6 +109,7 @@ const DECLS: [keyof NativeOps, string][] = [
   ['reshapeAndCache', 'int vt_reshape_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int)'],
   ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
+  ['applyTokenBitmask', 'int vt_apply_token_bitmask(uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
   ['graphBegin', 'int vt_graph_begin()'],
   ['graphEnd', 'uint64_t vt_graph_end()'],
   ['graphLaunch', 'int vt_graph_launch(uint64_t)'],

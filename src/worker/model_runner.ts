@@ -11,6 +11,7 @@ import type { CudaGraphRunner } from './cuda_graph.js';
 import { Pooler } from './pooler.js';
 import type { StepSampler } from './sampler.js';
 import { attentionMetadataOf, deviceStepInputs, type StepInputLayout, stepInputLength, writeStepInputs } from './step_inputs.js';
+import { applyGrammarBitmask } from '../structured_output/apply_bitmask.js';
 
 /** Marks where a step's time goes (metrics/step_timer.ts's StepTimer, handed down by the engine core). */
 export interface PhaseTimer {
@@ -90,6 +91,11 @@ export class ModelRunner {
         // Timing mode only: wait for the device so that enqueue and execution are told apart.
         this.ops.synchronize();
         timer.mark('device');
+      }
+      if (so.grammarBitmask && logits.sampleLogits) {
+        // Structured outputs: mask the constrained rows where the logits are, before either sampler.
+        const rowReqIds = batch.samplingReqs.map((r) => batch.reqs[r].reqId);
+        applyGrammarBitmask(this.ops, this.ws, logits.sampleLogits, so.grammarBitmask, rowReqIds, this.vocabSize, this.act);
       }
       const out = this.sample(batch, logits);
       timer.mark('sample');

@@ -11,12 +11,10 @@
 // top-p and with logprobs, about even with top-k 50, equal within noise end to end on
 // tiny-llama-kjv; rare-feature rows cost 0-20% more (vt_sample's greedy pass first).
 //
-// NOTE: structured outputs (a per-request allowed-token grammar bitmask, as vLLM
-// V1's apply_grammar_bitmask) belong here, applied to the step's logits before
-// DeviceSampler.sample: a [numReqs, ceil(vocab / 32)] int32 bitmask (bit t % 32 of
-// word t / 32 of row r set: token t allowed for request r) that sets every other
-// logit of the row to -inf, by an op with a CPU twin, so that no full row leaves the
-// device and both devices mask the same way.
+// NOTE: structured outputs (vLLM V1's apply_grammar_bitmask) mask the step's logits
+// before DeviceSampler.sample (on both devices): ModelRunner.execute hands the scheduler's
+// [numConstrained, ceil(vocab / 32)] int32 bitmask to vt_apply_token_bitmask
+// (structured_output/apply_bitmask.ts), on the device where the logits are.
 import type { PositionLogprobs } from '../core/types.js';
 import type { SamplerOutput } from '../model_executor/layers/sampler.js';
 import type { DType, NativeOps, Tensor, Workspace } from '../native/index.js';

@@ -4,6 +4,7 @@
 import type { PoolingParams } from '../../pooling_params.js';
 import type { SamplingParams } from '../../sampling_params.js';
 import type { PositionLogprobs } from '../types.js';
+import type { GrammarBitmask } from '../../structured_output/manager.js';
 
 /** A request scheduled for the first time (or again after preemption): the runner has no state for it. */
 export interface NewRequestData {
@@ -41,6 +42,8 @@ export interface SchedulerOutput {
   finishedReqIds: string[];
   /** Requests preempted this step: the runner drops their state; they come back as new. */
   preemptedReqIds: string[];
+  /** Structured outputs: the allowed tokens of the constrained requests that sample this step. */
+  grammarBitmask?: GrammarBitmask | null;
 }
 
 export interface ModelRunnerOutput {

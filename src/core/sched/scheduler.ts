@@ -21,12 +21,16 @@ import { type Request, RequestStatus, isFinishedStatus } from '../request.js';
 import type { CachedRequestData, ModelRunnerOutput, NewRequestData, SchedulerOutput } from './output.js';
 import { type RequestQueue, createRequestQueue } from './request_queue.js';
 import { checkStop } from './utils.js';
+import type { StructuredOutputManager } from '../../structured_output/manager.js';
+import { grammarStatus, stepGrammarBitmask } from './structured_output.js';
 
 export interface SchedulerOptions {
   /** Uses this manager instead of building one from cacheConfig (tests; a shared pool). */
   kvCacheManager?: KVCacheManager;
   /** vLLM's long_prefill_token_threshold: at most this many tokens per request per step (0: no limit). */
   longPrefillTokenThreshold?: number;
+  /** Compiles and tracks the grammars of requests with structured outputs. */
+  structuredOutputManager?: StructuredOutputManager | null;
 }
 
 /** What schedule() has decided so far in one step. */
@@ -52,6 +56,7 @@ export class Scheduler {
   readonly enableChunkedPrefill: boolean;
   readonly longPrefillTokenThreshold: number;
   readonly blockSize: number;
+  readonly structuredOutputManager: StructuredOutputManager | null;
 
   /** Unfinished requests by id. */
   readonly requests = new Map<string, Request>();
@@ -80,6 +85,7 @@ export class Scheduler {
         slidingWindow: cacheConfig.slidingWindow ?? null,
       });
     this.blockSize = this.kvCacheManager.blockSize;
+    this.structuredOutputManager = options.structuredOutputManager ?? null;
   }
 
   addRequest(request: Request): void {
@@ -97,6 +103,12 @@ export class Scheduler {
       this.pendingOutputs.push(this.makeOutput(request, [], null, true));
       return;
     }
+    const so = request.samplingParams.structuredOutputs;
+    if (so) {
+      if (this.structuredOutputManager === null) throw new Error('structured outputs need a StructuredOutputManager in the scheduler');
+      this.structuredOutputManager.grammarInit(request, so);
+      request.status = RequestStatus.WAITING_FOR_FSM;
+    }
     this.requests.set(request.requestId, request);
     this.waiting.addRequest(request);
     request.recordEvent('queued');
@@ -113,6 +125,9 @@ export class Scheduler {
     this.scheduleRunning(step);
     if (step.preemptedReqs.length === 0) this.scheduleWaiting(step);
     const out = this.buildOutput(step);
+    if (this.structuredOutputManager !== null) {
+      out.grammarBitmask = stepGrammarBitmask(this.structuredOutputManager, this.requests, step.computedBefore, step.numScheduledTokens);
+    }
     this.updateAfterSchedule(step);
     return out;
   }
@@ -157,9 +172,17 @@ export class Scheduler {
 
   /** Admits waiting requests FCFS while the budget, maxNumSeqs and the pool allow (a prefix-cache hit first). */
   private scheduleWaiting(step: ScheduleStep): void {
+    const skipped: Request[] = [];
     while (this.waiting.length > 0 && step.tokenBudget > 0) {
       if (this.running.length >= this.maxNumRunningReqs) break;
       const request = this.waiting.peekRequest();
+      // A grammar still compiling holds back only its own request (vLLM's skipped_waiting_requests).
+      if (request.status === RequestStatus.WAITING_FOR_FSM) {
+        const grammar = grammarStatus(request);
+        if (grammar === 'compiling') skipped.push(this.waiting.popRequest());
+        if (grammar === 'failed') this.abortWaiting(request);
+        if (grammar !== 'ready') continue;
+      }
 
       // Waiting requests hold no blocks and have computed nothing; a preempted
       // one (outputs included) may hit its own freed, still cached blocks.
@@ -186,6 +209,15 @@ export class Scheduler {
       step.computedBefore.set(request.requestId, numComputedTokens);
       if (request.numCachedTokens < 0) request.numCachedTokens = numComputedTokens;
     }
+    for (const r of skipped.reverse()) this.waiting.prependRequest(r);
+  }
+
+  /** The head of the waiting queue ends without running (its grammar failed to compile). */
+  private abortWaiting(request: Request): void {
+    this.waiting.popRequest();
+    request.status = RequestStatus.FINISHED_ABORTED;
+    this.pendingOutputs.push(this.makeOutput(request, [], null, true));
+    this.freeRequest(request);
   }
 
   /** The step's SchedulerOutput: full data for newly scheduled requests, what changed for the others. */
@@ -266,6 +298,7 @@ export class Scheduler {
       let isStopped = false;
       for (let k = 0; k < newTokenIds.length; k++) {
         request.appendOutputTokenIds(newTokenIds[k]);
+        if (request.structuredOutputRequest !== null) this.structuredOutputManager!.acceptTokens(request, [newTokenIds[k]]);
         if (checkStop(request, this.maxModelLen)) {
           newTokenIds = newTokenIds.slice(0, k + 1);
           isStopped = true;
@@ -348,6 +381,7 @@ export class Scheduler {
   }
 
   private freeRequest(request: Request): void {
+    if (request.structuredOutputRequest !== null) this.structuredOutputManager?.release(request);
     this.finishedReqIds.add(request.requestId);
     this.kvCacheManager.free(request);
     this.requests.delete(request.requestId);
