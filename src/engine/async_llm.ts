@@ -2,6 +2,7 @@
 // tokenizes, validates, detokenizes and streams; the EngineCore (scheduler, KV
 // cache, model) runs in a worker thread behind EngineCoreClient. The main thread
 // never runs model code, so HTTP stays responsive while the model computes.
+import { initXgrammar } from '../structured_output/xgrammar_loader.js';
 import type { PoolingParams } from '../pooling_params.js';
 import type { EngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
@@ -65,6 +66,7 @@ export class AsyncLLM {
     // Fail fast, before the worker loads weights, on a bad folder or --max-model-len.
     loadModelConfig(args.model, { maxModelLen: args.maxModelLen });
     const tokenizer = Tokenizer.fromPretrained(args.tokenizer ?? args.model);
+    await initXgrammar(); // the processor validates structured outputs with it
     let llm: AsyncLLM | null = null;
     const core = await EngineCoreClient.start(args, {
       onOutputs: (outputs) => llm?.handleOutputs(outputs),

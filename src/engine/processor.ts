@@ -7,6 +7,7 @@ import { SamplingParams, type SamplingParamsInit } from '../sampling_params.js';
 import { defaultSamplingParamsFromGenerationConfig } from '../sampling_params_defaults.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { EngineCoreRequest } from '../core/types.js';
+import { validateStructuredOutputs } from '../structured_output/validate.js';
 
 export type PromptType = string | { prompt: string } | { promptTokenIds: number[]; prompt?: string };
 
@@ -107,5 +108,6 @@ export class Processor {
     }
     const badStop = outOfVocab(p.stopTokenIds);
     if (badStop !== undefined) throw new InvalidRequestError(`stop_token_ids contains out-of-vocab token id ${badStop}`, 'stop_token_ids');
+    if (p.structuredOutputs) validateStructuredOutputs(p.structuredOutputs);
   }
 }
