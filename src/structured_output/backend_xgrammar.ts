@@ -2,6 +2,7 @@
 // the backend compiles a GrammarSpec for one tokenizer; a grammar is one request's
 // matcher (accept tokens, fill its bitmask row, roll back, terminated?).
 import { unsupportedJsonSchemaFeatures } from './json_schema_check.js';
+import { rewriteForXgrammar } from './json_schema_rewrite.js';
 import { choiceGrammar, type GrammarSpec, StructuredOutputsError } from './params.js';
 import type { TokenizerVocab } from './vocab.js';
 import { type Deletable, type XgBinding, type XgCompilerHandle, type XgMatcherHandle, xgBinding, xgCall } from './xgrammar_loader.js';
@@ -28,7 +29,7 @@ export function buildGrammar(spec: GrammarSpec, b: XgBinding = xgBinding()): Del
       if (bad.length > 0) {
         throw new StructuredOutputsError(`The provided JSON schema contains features not supported by xgrammar: ${bad.join(', ')}`);
       }
-      return compileError(() => new b.Grammar.FromJSONSchema(spec.spec, spec.anyWhitespace, undefined, undefined, true, undefined, false));
+      return compileError(() => new b.Grammar.FromJSONSchema(xgrammarSchema(spec.spec), spec.anyWhitespace, undefined, undefined, true, undefined, false));
     }
     case 'json_object':
       return compileError(() => new b.Grammar.BuiltinJSONGrammar());
@@ -41,6 +42,11 @@ export function buildGrammar(spec: GrammarSpec, b: XgBinding = xgBinding()): Del
     case 'grammar':
       return compileError(() => new b.Grammar.FromEBNF(spec.spec, 'root'));
   }
+}
+
+/** The schema text xgrammar gets (see json_schema_rewrite.ts). */
+function xgrammarSchema(text: string): string {
+  return JSON.stringify(rewriteForXgrammar(JSON.parse(text)));
 }
 
 function compileError<T>(fn: () => T): T {
@@ -80,7 +86,7 @@ export class XgrammarBackend {
     const c = this.compiler;
     let handle: Deletable;
     if (spec.kind === 'json') {
-      handle = compileError(() => c.CompileJSONSchema(spec.spec, spec.anyWhitespace, undefined, undefined, true, undefined));
+      handle = compileError(() => c.CompileJSONSchema(xgrammarSchema(spec.spec), spec.anyWhitespace, undefined, undefined, true, undefined));
     } else if (spec.kind === 'json_object') {
       handle = compileError(() => c.CompileBuiltinJSONGrammar());
     } else if (spec.kind === 'regex' || spec.kind === 'structural_tag') {

@@ -6,6 +6,7 @@ const UNSUPPORTED: Record<string, readonly string[]> = {
   array: ['uniqueItems', 'contains', 'minContains', 'maxContains'],
   object: ['patternProperties', 'propertyNames', 'dependentSchemas', 'dependentRequired', 'if', 'then', 'else'],
   any: ['not'],
+  number: ['multipleOf'],
 };
 
 /** String formats xgrammar builds a grammar for. */
@@ -27,6 +28,7 @@ export function unsupportedJsonSchemaFeatures(schema: unknown): string[] {
     const types = Array.isArray(s.type) ? s.type : [s.type];
     const hit = (k: string) => found.push(`${k} at ${path || '#'}`);
     for (const k of UNSUPPORTED.any!) if (k in s) hit(k);
+    if (types.includes('number') || types.includes('integer')) for (const k of UNSUPPORTED.number!) if (k in s) hit(k);
     if (types.includes('array')) for (const k of UNSUPPORTED.array!) if (k in s) hit(k);
     if (types.includes('object')) for (const k of UNSUPPORTED.object!) if (k in s) hit(k);
     if (types.includes('string') && typeof s.format === 'string' && !STRING_FORMATS.has(s.format)) hit(`format "${s.format}"`);
