@@ -45,6 +45,8 @@ export interface EngineArgs {
   maxLogprobs?: number;
   /** vLLM's --reasoning-parser (qwen3, deepseek_r1): grammars start after the reasoning ends. */
   reasoningParser?: string;
+  /** vLLM's --structured-outputs-config: defaults for requests that do not set them. */
+  structuredOutputsConfig?: { disableAnyWhitespace?: boolean };
 }
 
 export const ENGINE_ARGS_DEFAULTS = {

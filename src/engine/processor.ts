@@ -29,7 +29,7 @@ export class Processor {
   constructor(
     readonly modelConfig: ModelConfig,
     readonly tokenizer: Tokenizer,
-    args: Pick<EngineArgs, 'generationConfig' | 'maxLogprobs'> = {},
+    readonly args: Pick<EngineArgs, 'generationConfig' | 'maxLogprobs' | 'structuredOutputsConfig'> = {},
     /** Refuse prompt + maxTokens beyond the context (the server's rule); offline, generation just stops at the limit. */
     readonly strictMaxTokens = true,
   ) {
@@ -68,8 +68,13 @@ export class Processor {
     this.validateParams(params);
     const room = maxModelLen - promptTokenIds.length;
     let sp = params;
+    const so = params.structuredOutputs;
+    const noWs = this.args.structuredOutputsConfig?.disableAnyWhitespace;
+    if (so && so.disableAnyWhitespace === undefined && noWs !== undefined) {
+      sp = SamplingParams.fromPlain({ ...sp, structuredOutputs: { ...so, disableAnyWhitespace: noWs } });
+    }
     if (params.maxTokens === null) {
-      sp = params.clone({ maxTokens: Math.max(1, room) });
+      sp = sp.clone({ maxTokens: Math.max(1, room) });
     } else if (this.strictMaxTokens && params.maxTokens > room) {
       throw new InvalidRequestError(
         `This model's maximum context length is ${maxModelLen} tokens. However, you requested ` +

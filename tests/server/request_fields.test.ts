@@ -39,15 +39,6 @@ test('every field in the unsupported table is refused with a 400 naming it, on c
     best_of: 2,
     use_beam_search: true,
     length_penalty: 0.5,
-    structured_outputs: { json: { type: 'object' } },
-    guided_json: { type: 'object' },
-    guided_regex: '[a-z]+',
-    guided_choice: ['yes', 'no'],
-    guided_grammar: 'root ::= "a"',
-    guided_decoding_backend: 'xgrammar',
-    guided_whitespace_pattern: ' ',
-    structural_tag: '{}',
-    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } },
     logits_processors: ['my.module:Proc'],
     bad_words: ['smite'],
     prompt_embeds: 'AAAA',
@@ -68,8 +59,6 @@ test('every field in the unsupported table is refused with a 400 naming it, on c
   assert.equal(r.json.error.message, 'vLLM V1 does not yet support best_of.');
   const beam = await post('/v1/chat/completions', { ...chat, use_beam_search: true });
   assert.match(beam.json.error.message, /Beam search is not supported/);
-  const rf = await post('/v1/chat/completions', { ...chat, response_format: { type: 'json_object' } });
-  assert.match(rf.json.error.message, /json_object/);
 });
 
 test('unset or default values of unsupported fields are accepted', async () => {

@@ -76,7 +76,7 @@ test('bounded numbers: every string xgrammar accepts after the rewrite is in ran
       if (!(await xg.Testings.isGrammarAcceptString(g, text))) continue;
       accepted++;
       const x = Number(text);
-      const s = schema as Record<string, number>;
+      const s = schema as unknown as Record<string, number>;
       assert.ok(s.minimum === undefined || x >= s.minimum, `${text} < minimum of ${JSON.stringify(schema)}`);
       assert.ok(s.maximum === undefined || x <= s.maximum, `${text} > maximum of ${JSON.stringify(schema)}`);
       assert.ok(s.exclusiveMinimum === undefined || x > s.exclusiveMinimum, `${text} <= exclusiveMinimum`);

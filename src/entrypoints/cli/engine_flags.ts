@@ -40,7 +40,25 @@ export function addEngineFlags(cmd: Command): Command {
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
     .option('--enforce-eager', 'disable CUDA graphs', false)
-    .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20);
+    .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', int, 20)
+    .addOption(new Option('--reasoning-parser <name>', 'split <think> reasoning from the answer (grammars start after it)').choices(['qwen3', 'deepseek_r1']))
+    .option('--structured-outputs-config <json>', 'structured-output defaults, e.g. \'{"disable_any_whitespace": true}\'', parseStructuredOutputsConfig);
+}
+
+function parseStructuredOutputsConfig(v: string): EngineArgs['structuredOutputsConfig'] {
+  let o: unknown;
+  try {
+    o = JSON.parse(v);
+  } catch {
+    throw new InvalidArgumentError(`expected JSON, got '${v}'`);
+  }
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('expected a JSON object');
+  const cfg: NonNullable<EngineArgs['structuredOutputsConfig']> = {};
+  for (const [k, val] of Object.entries(o)) {
+    if (k === 'disable_any_whitespace' && typeof val === 'boolean') cfg.disableAnyWhitespace = val;
+    else if (k !== 'backend' || val !== 'xgrammar') throw new InvalidArgumentError(`unsupported structured-outputs setting ${k}=${JSON.stringify(val)} (known: disable_any_whitespace, backend "xgrammar")`);
+  }
+  return cfg;
 }
 
 export function engineArgsFromFlags(model: string, o: Record<string, unknown>): EngineArgs {
@@ -65,6 +83,8 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
     loadFormat: o.loadFormat as EngineArgs['loadFormat'],
     enforceEager: o.enforceEager as boolean,
     maxLogprobs: o.maxLogprobs as number,
+    reasoningParser: o.reasoningParser as string | undefined,
+    structuredOutputsConfig: o.structuredOutputsConfig as EngineArgs['structuredOutputsConfig'],
   };
 }
 

@@ -46,7 +46,21 @@ const samplingFields = {
   allowed_token_ids: tokenIds.nullish(),
   prompt_logprobs: int().nullish(),
   add_special_tokens: z.boolean().nullish(),
-  response_format: z.object({ type: z.string() }).nullish(),
+  response_format: z
+    .looseObject({
+      type: z.string(),
+      json_schema: z.looseObject({ name: z.string().nullish(), schema: z.unknown(), strict: z.boolean().nullish() }).nullish(),
+    })
+    .nullish(),
+  // Structured outputs: vLLM's field, and its older guided_* names.
+  structured_outputs: z.record(z.string(), z.unknown()).nullish(),
+  guided_json: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
+  guided_regex: z.string().nullish(),
+  guided_choice: z.array(z.string()).nullish(),
+  guided_grammar: z.string().nullish(),
+  guided_decoding_backend: z.string().nullish(),
+  guided_whitespace_pattern: z.string().nullish(),
+  structural_tag: z.union([z.string(), z.record(z.string(), z.unknown())]).nullish(),
   priority: int().nullish(),
   request_id: z.string().max(256).nullish(),
   cache_salt: z.string().nullish(),

@@ -15,8 +15,6 @@ const isSet = (v: unknown) => v !== null && v !== undefined && v !== false;
 const notImplemented = (what: string): Refusal => (v) =>
   isSet(v) ? `${what} is not supported by this server: the request is refused rather than run without it.` : null;
 
-const structured = notImplemented('Structured outputs (guided decoding)');
-
 /**
  * vLLM request fields this server does not implement, checked on every route before
  * validation. The one table to edit when a feature lands: remove its fields here.
@@ -27,19 +25,6 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, Refusal>> = {
   use_beam_search: (v) =>
     isSet(v) ? 'Beam search is not supported by this server yet; leave use_beam_search unset (or false).' : null,
   length_penalty: (v) => (isSet(v) && v !== 1 ? 'length_penalty applies to beam search, which this server does not support.' : null),
-  structured_outputs: structured,
-  guided_json: structured,
-  guided_regex: structured,
-  guided_choice: structured,
-  guided_grammar: structured,
-  guided_decoding_backend: structured,
-  guided_whitespace_pattern: structured,
-  structural_tag: structured,
-  response_format: (v) => {
-    const type = (v as { type?: unknown } | null)?.type;
-    if (!isSet(v) || type === 'text') return null;
-    return `response_format of type ${JSON.stringify(type ?? null)} (structured outputs) is not supported by this server; use {"type": "text"} or leave it unset.`;
-  },
   logits_processors: (v) => (isSet(v) ? 'vLLM V1 does not support per request user provided logits processors.' : null),
   bad_words: (v) => (Array.isArray(v) && v.length === 0 ? null : notImplemented('bad_words')(v)),
   prompt_embeds: notImplemented('prompt_embeds (prompts as embeddings)'),

@@ -7,6 +7,7 @@ import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { RequestOutput } from '../../outputs.js';
 import type { SamplingParams, SamplingParamsInput } from '../../sampling_params.js';
+import { structuredOutputsOfRequest } from './structured_outputs.js';
 import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
 import type { PromptGuard } from './prompt_guard.js';
 import type { ChatCompletionRequest, CompletionRequest, UsageInfo } from './protocol.js';
@@ -116,6 +117,7 @@ export class OpenAIServing {
       logitBias: req.logit_bias ?? null,
       allowedTokenIds: req.allowed_token_ids ?? null,
       outputKind: req.stream ? 'delta' : 'final_only',
+      structuredOutputs: structuredOutputsOfRequest(req),
     };
   }
 
