@@ -11,7 +11,7 @@ import { SamplingParams } from '../../src/sampling_params.js';
 import { StructuredOutputManager } from '../../src/structured_output/manager.js';
 import { initXgrammar } from '../../src/structured_output/xgrammar_loader.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
-import { FakeRunner, hashSample } from '../core/fake_runner.js';
+import { blockHasher, FakeRunner, hashSample } from '../core/fake_runner.js';
 
 const MODEL = 'models/tiny-llama-kjv';
 const V = 4096;
@@ -50,7 +50,7 @@ function setup() {
 }
 
 const req = (id: string, prompt: number[], sp: Partial<SamplingParams>) =>
-  new Request({ requestId: id, promptTokenIds: prompt, samplingParams: SamplingParams.create({ maxTokens: 12, ...sp }), eosTokenIds: [EOS] });
+  new Request({ requestId: id, promptTokenIds: prompt, samplingParams: SamplingParams.create({ maxTokens: 12, ...sp }), eosTokenIds: [EOS], blockHasher });
 
 test('WAITING_FOR_FSM holds back only its request; the bitmask covers the constrained rows that sample', () => {
   const { manager, sched, run } = setup();
