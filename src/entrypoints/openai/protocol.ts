@@ -107,6 +107,7 @@ export const ChatCompletionRequestSchema = z.object({
   max_tokens: int().nullish(),
   max_completion_tokens: int().nullish(),
   tool_choice: z.union([z.string(), z.looseObject({})]).nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   echo: z.boolean().nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;

@@ -8,6 +8,7 @@ import type { ChatMessage } from '../../tokenizer/tokenizer.js';
 import { SseWriter, toErrorInfo } from './http.js';
 import { chatLogprobs, promptLogprobsJson } from './logprobs.js';
 import type { ChatCompletionRequest, ChatLogProbs, ChatMessageParam, TokenizeChatRequest } from './protocol.js';
+import { ChatOutputParser, parseToolCallArguments, toolGrammar, toolMode, type ToolOptions } from './chat_tools.js';
 import { OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
 
 /** OpenAI content parts -> the text a chat template sees (text parts joined by newlines, as vLLM's "string" format). */
@@ -37,6 +38,14 @@ export function toChatMessages(messages: ChatMessageParam[]): ChatMessage[] {
 }
 
 export class OpenAIServingChat extends OpenAIServing {
+  private get toolOptions(): ToolOptions {
+    return {
+      enableAutoToolChoice: this.opts.enableAutoToolChoice ?? false,
+      toolCallParser: this.opts.toolCallParser ?? null,
+      reasoningParser: this.engine.args.reasoningParser ?? null,
+    };
+  }
+
   /**
    * Renders and tokenizes a conversation (shared with /tokenize, which renders
    * `tools` into the prompt as vLLM's does; generation refuses them, having no
@@ -53,15 +62,8 @@ export class OpenAIServingChat extends OpenAIServing {
         'chat_template',
       );
     }
-    const toolChoice = 'tool_choice' in req ? req.tool_choice : undefined;
-    const useTools = (req.tools?.length ?? 0) > 0 && toolChoice !== 'none';
-    if (useTools && !forTokenize) {
-      throw new InvalidRequestError(
-        'Tool calling is not supported by this server (no tool-call parser); leave tools unset or set tool_choice to "none".',
-        'tools',
-      );
-    }
-    const text = this.tokenizer.applyChatTemplate(toChatMessages(req.messages), {
+    void forTokenize;
+    const text = this.tokenizer.applyChatTemplate(toChatMessages(req.messages).map(parseToolCallArguments), {
       addGenerationPrompt: req.add_generation_prompt ?? !req.continue_final_message,
       continueFinalMessage: req.continue_final_message ?? false,
       chatTemplate: req.chat_template ?? this.engine.args.chatTemplate ?? null,
@@ -95,6 +97,9 @@ export class OpenAIServingChat extends OpenAIServing {
     });
 
     const input = this.baseSamplingInput(req);
+    const toolOpts = this.toolOptions;
+    const mode = toolMode(req, toolOpts);
+    input.structuredOutputs = toolGrammar(req, mode) ?? input.structuredOutputs;
     input.maxTokens = req.max_completion_tokens ?? req.max_tokens ?? null;
     input.logprobs = req.logprobs ? (top ?? 0) : null;
     input.promptLogprobs = req.prompt_logprobs ?? (req.echo ? (top ?? null) : null);
@@ -105,7 +110,8 @@ export class OpenAIServingChat extends OpenAIServing {
     const role = req.add_generation_prompt === false ? (req.messages.at(-1)?.role ?? 'assistant') : 'assistant';
     const last = req.messages.at(-1);
     const echo = req.echo && last && last.role === role ? (messageContent(last, req.messages.length - 1) ?? '') : null;
-    const ctx: ChatCtx = { req, requestId, created: Math.floor(Date.now() / 1000), role, echo, n: params.n };
+    const parsers = mode.kind === 'none' && !toolOpts.reasoningParser ? null : Array.from({ length: params.n }, () => new ChatOutputParser(mode, toolOpts));
+    const ctx: ChatCtx = { req, requestId, created: Math.floor(Date.now() / 1000), role, echo, n: params.n, parsers };
     if (req.stream) await this.stream(ctx, gen, res);
     else await this.full(ctx, gen, res);
   }
@@ -119,23 +125,27 @@ export class OpenAIServingChat extends OpenAIServing {
     let final: RequestOutput | null = null;
     for await (const out of gen) final = out;
     if (final === null) throw new Error(`request ${ctx.requestId} ended without an output`);
-    const choices = final.outputs.map((out) => ({
+    const choices = final.outputs.map((out) => {
+      const parts = ctx.parsers?.[out.index]!.whole(out.text);
+      return {
       index: out.index,
       message: {
         role: ctx.role,
-        content: (ctx.echo ?? '') + out.text,
+        content: parts ? parts.content : (ctx.echo ?? '') + out.text,
         refusal: null,
         annotations: null,
         audio: null,
         function_call: null,
-        tool_calls: [],
-        reasoning_content: null,
+        tool_calls: parts?.toolCalls ?? [],
+        reasoning_content: parts?.reasoning ?? null,
+        reasoning: parts?.reasoning ?? null,
       },
       logprobs: this.logprobs(ctx, out),
-      finish_reason: out.finishReason,
+      finish_reason: parts?.toolsCalled && out.finishReason === 'stop' ? 'tool_calls' : out.finishReason,
       stop_reason: out.stopReason,
       token_ids: ctx.req.return_token_ids ? out.tokenIds : null,
-    }));
+    };
+    });
     const completionTokens = final.outputs.reduce((a, o) => a + o.tokenIds.length, 0);
     const body = {
       id: ctx.requestId,
@@ -170,6 +180,7 @@ export class OpenAIServingChat extends OpenAIServing {
       ...(promptTokenIds !== undefined ? { prompt_token_ids: promptTokenIds } : {}),
     });
     const usageNow = () => (continuousUsage ? this.usage(promptTokens, numTokens.reduce((a, b) => a + b, 0), null) : undefined);
+    const texts = new Array<string>(ctx.n).fill('');
     try {
       let first = true;
       for await (const out of gen) {
@@ -188,11 +199,15 @@ export class OpenAIServingChat extends OpenAIServing {
         for (const o of out.outputs) {
           if (o.text === '' && o.tokenIds.length === 0 && o.finishReason === null) continue;
           numTokens[o.index] += o.tokenIds.length;
+          texts[o.index] += o.text;
+          const parser = ctx.parsers?.[o.index];
+          const delta = parser ? parser.streamed(texts[o.index]!, o.finishReason !== null) : { content: o.text };
+          if (delta === null && o.finishReason === null && !ctx.req.logprobs) continue;
           const choice = {
             index: o.index,
-            delta: { content: o.text },
+            delta: delta ?? {},
             logprobs: this.logprobs(ctx, o),
-            finish_reason: o.finishReason,
+            finish_reason: parser?.streamedToolCalls && o.finishReason === 'stop' ? 'tool_calls' : o.finishReason,
             ...(o.finishReason !== null ? { stop_reason: o.stopReason } : {}),
             token_ids: ctx.req.return_token_ids ? o.tokenIds : null,
           };
@@ -219,4 +234,6 @@ interface ChatCtx {
   /** The final message's content, prepended to the answer when echo is set and roles match. */
   echo: string | null;
   n: number;
+  /** Per choice, when tools or a reasoning parser shape the answer. */
+  parsers: ChatOutputParser[] | null;
 }

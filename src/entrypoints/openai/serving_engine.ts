@@ -31,6 +31,10 @@ export interface ServingOptions {
   enablePromptTokensDetails?: boolean;
   /** Usage at the end of every stream, asked for or not (--enable-force-include-usage). */
   enableForceIncludeUsage?: boolean;
+  /** --enable-auto-tool-choice */
+  enableAutoToolChoice?: boolean;
+  /** --tool-call-parser (hermes, llama3_json, mistral) */
+  toolCallParser?: string | null;
 }
 
 export function randomId(): string {
