@@ -10,7 +10,7 @@ import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
 import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
 import { StructuredOutputManager } from '../structured_output/manager.js';
-import { reasoningEndTokenIds } from '../structured_output/reasoning_end.js';
+import { reasoningTokenIds } from '../structured_output/reasoning_end.js';
 import { initXgrammar } from '../structured_output/xgrammar_loader.js';
 
 const logger = initLogger('core');
@@ -23,6 +23,11 @@ export function makeSchedulerConfig(config: ResolvedEngineArgs, modelConfig: Mod
     enableChunkedPrefill: true,
     maxWaitingRequests: config.maxWaitingRequests,
   };
+}
+
+function reasoningIds(dir: string, parser: string): { reasoningEndTokenIds: number[]; reasoningStartTokenIds: number[] } {
+  const { start, end } = reasoningTokenIds(dir, parser);
+  return { reasoningEndTokenIds: end, reasoningStartTokenIds: start };
 }
 
 export class EngineCore {
@@ -55,7 +60,7 @@ export class EngineCore {
     const structuredOutputManager = new StructuredOutputManager({
       tokenizerDir,
       vocabSize: mc.vocabSize,
-      reasoningEndTokenIds: args.reasoningParser ? reasoningEndTokenIds(tokenizerDir, args.reasoningParser) : null,
+      ...(args.reasoningParser ? reasoningIds(tokenizerDir, args.reasoningParser) : {}),
     });
     const scheduler = new Scheduler(schedulerConfig, cacheConfig, { structuredOutputManager });
     const tokens = (info.numBlocks - 1) * info.blockSize;

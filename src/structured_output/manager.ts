@@ -36,6 +36,7 @@ export class StructuredOutputRequest {
 /** What the manager needs to know about a request. */
 export interface ConstrainedRequest {
   readonly requestId: string;
+  readonly promptTokenIds: readonly number[];
   readonly eosTokenIds: readonly number[];
   readonly outputTokenIds: readonly number[];
   structuredOutputRequest: StructuredOutputRequest | null;
@@ -48,6 +49,8 @@ export interface StructuredOutputManagerOptions {
   vocabSize: number;
   /** Token ids that end reasoning (e.g. </think>); null: no reasoning parser. */
   reasoningEndTokenIds?: readonly number[] | null;
+  /** Token ids that open it (<think>): a prompt whose last think block is closed starts with reasoning ended. */
+  reasoningStartTokenIds?: readonly number[] | null;
 }
 
 /** One step's bitmask: row i constrains request reqIds[i]. */
@@ -71,10 +74,23 @@ export class StructuredOutputManager {
 
   /** Attaches the request's structured-output state and queues its compile (vLLM's grammar_init). */
   grammarInit(req: ConstrainedRequest, params: StructuredOutputsParams): void {
-    req.structuredOutputRequest = new StructuredOutputRequest(params, this.reasoningEnd !== null);
+    req.structuredOutputRequest = new StructuredOutputRequest(params, this.reasoningEnd !== null && !this.promptEndsReasoning(req.promptTokenIds));
     const compiled = this.cache.get(cacheKey(req.structuredOutputRequest.spec));
     if (compiled !== undefined) this.attachMatcher(req, compiled);
     else this.pending.push(req);
+  }
+
+  /**
+   * vLLM's is_reasoning_end on the prompt: the template closed the think block
+   * itself (e.g. Qwen3 with enable_thinking false), so the grammar applies at once.
+   */
+  private promptEndsReasoning(prompt: readonly number[]): boolean {
+    const last = (ids: ReadonlySet<number>) => {
+      for (let i = prompt.length - 1; i >= 0; i--) if (ids.has(prompt[i]!)) return i;
+      return -1;
+    };
+    const end = last(this.reasoningEnd!);
+    return end >= 0 && end > last(new Set(this.opts.reasoningStartTokenIds ?? []));
   }
 
   get numPending(): number {

@@ -5,9 +5,25 @@ import { join } from 'node:path';
 /** End-of-reasoning text per --reasoning-parser. */
 export const REASONING_END: Record<string, string> = { qwen3: '</think>', deepseek_r1: '</think>' };
 
+/** The ids of `<think>` (if the tokenizer has it) and of `</think>`. */
+export function reasoningTokenIds(tokenizerDir: string, parser: string): { start: number[]; end: number[] } {
+  const end = reasoningEndTokenIds(tokenizerDir, parser);
+  let start: number[] = [];
+  try {
+    start = tokenIdOf(tokenizerDir, '<think>', parser);
+  } catch {
+    // A template that opens the block itself needs no start token.
+  }
+  return { start, end };
+}
+
 export function reasoningEndTokenIds(tokenizerDir: string, parser: string): number[] {
   const text = REASONING_END[parser];
   if (text === undefined) throw new Error(`unknown reasoning parser '${parser}' (known: ${Object.keys(REASONING_END).join(', ')})`);
+  return tokenIdOf(tokenizerDir, text, parser);
+}
+
+function tokenIdOf(tokenizerDir: string, text: string, parser: string): number[] {
   const tj = JSON.parse(readFileSync(join(tokenizerDir, 'tokenizer.json'), 'utf8')) as {
     added_tokens?: { id: number; content: string }[];
     model: { vocab: Record<string, number> | unknown[] };

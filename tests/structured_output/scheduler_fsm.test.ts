@@ -91,3 +91,26 @@ test('a second request with the same grammar needs no compile (cache); a grammar
   assert.equal(bad?.finishReason, 'abort');
   assert.ok(!sched.requests.has('bad'));
 });
+
+test('with a reasoning parser the grammar starts after the end-of-reasoning token, or at once when the prompt closed the block', async () => {
+  await initXgrammar();
+  // Stand-ins for <think> / </think> in the tiny vocabulary: ids 1 and 2.
+  const manager = new StructuredOutputManager({ tokenizerDir: MODEL, vocabSize: V, reasoningStartTokenIds: [1], reasoningEndTokenIds: [2] });
+  const mk = (id: string, prompt: number[]) => ({ requestId: id, promptTokenIds: prompt, eosTokenIds: [EOS], outputTokenIds: [] as number[], structuredOutputRequest: null });
+  const thinking = mk('thinking', [10, 1, 11]);
+  const closed = mk('closed', [10, 1, 11, 2, 12]);
+  manager.grammarInit(thinking, { choice: ['yes', 'no'] });
+  manager.grammarInit(closed, { choice: ['yes', 'no'] });
+  manager.runPendingCompiles(2);
+  assert.equal(manager.shouldMask(thinking), false, 'free text while thinking');
+  assert.equal(manager.shouldMask(closed), true, 'the prompt ended the reasoning');
+  assert.equal(manager.acceptTokens(thinking, [300, 301]), true, 'thinking tokens are not checked');
+  assert.equal(manager.shouldMask(thinking), false);
+  const tok = Tokenizer.fromPretrained(MODEL);
+  const yes = tok.encode('yes', { addSpecialTokens: false });
+  assert.equal(manager.acceptTokens(thinking, [302, 2, ...yes]), true, 'after the end token the grammar takes the rest');
+  const gb = manager.grammarBitmask([thinking]);
+  assert.ok(gb === null || gb.reqIds.length === 1);
+  assert.equal(manager.acceptTokens(thinking, [EOS]), true);
+  assert.equal(manager.shouldMask(thinking), false, 'terminated');
+});
