@@ -180,7 +180,10 @@ export class StructuredOutputManager {
       start = end + 1;
     }
     if (sor.grammar.isTerminated()) return true;
-    return sor.grammar.acceptTokens(start === 0 ? tokens : tokens.slice(start));
+    const ok = sor.grammar.acceptTokens(start === 0 ? tokens : tokens.slice(start));
+    // Only possible when a row was sampled unmasked (e.g. every logit masked): the output may then leave the grammar.
+    if (!ok) logger.warn(`request ${req.requestId}: the grammar rejected a sampled token (${tokens.join(', ')})`);
+    return ok;
   }
 
   /** Rolls the matcher back by `n` accepted tokens (outputs dropped by a recompute). */
