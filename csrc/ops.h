@@ -148,6 +148,42 @@ int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t v_cache,
                  int64_t q_stride, float scale, int64_t sliding_window, float soft_cap,
                  int act);
 
+// ---- mixture of experts ------------------------------------------------------
+// A MoE layer: router logits (vt_linear) -> vt_moe_topk_softmax -> vt_moe_permute ->
+// vt_gather_rows(x, sorted_token_ids) -> vt_moe_grouped_gemm (gate_up) -> vt_silu_and_mul
+// -> vt_moe_grouped_gemm (down) -> vt_moe_unpermute_sum. Every row is computed alone,
+// in a fixed order, so a token's output does not depend on the other tokens.
+
+// Router: p = softmax(logits[t, :]) in f32, then the k largest p, descending (ties:
+// lower expert id first, as torch.topk), divided by their sum when renormalize.
+//   logits [T, E] (act); topk_weights [T, k] f32; topk_ids [T, k] int32; k <= E <= 1024
+int vt_moe_topk_softmax(uint64_t topk_weights, uint64_t topk_ids, uint64_t logits, int64_t num_tokens,
+                        int64_t num_experts, int64_t k, int renormalize, int act);
+
+// Token-to-expert permutation of the num_pairs = T * k (token, slot) pairs, grouped by
+// expert and in pair order within one expert.
+//   topk_ids [num_pairs] int32 (pair p = t * k + j), each in [0, E)
+//   expert_offsets [E + 1] int32: expert e's permuted rows are [offsets[e], offsets[e + 1])
+//   sorted_token_ids [num_pairs] int32: the token (p / k) of each permuted row
+//   inv_perm [num_pairs] int32: the permuted row of pair p
+int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids, uint64_t inv_perm, uint64_t topk_ids,
+                   int64_t num_pairs, int64_t num_experts, int64_t k);
+
+// Grouped expert GEMM, one call for all experts: rows [offsets[e], offsets[e + 1]) of x
+// times expert e's weight: out[r, n] = sum_k x[r, k] * weight[e, n, k].
+//   x [R, K] (act), weight [E, N, K] (wdt), expert_offsets [E + 1] int32 with
+//   offsets[E] = R = num_rows, out [R, N] (act). Experts without rows are not read.
+int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, uint64_t expert_offsets, int64_t num_rows,
+                        int64_t num_experts, int64_t N, int64_t K, int wdt, int act);
+
+// Weighted un-permute and sum, in f32, slots in order:
+//   out[t, :] = sum_{j < k} topk_weights[t, j] * y[inv_perm[t * k + j], :]
+//               (+ sigmoid(shared_gate[t]) * shared[t, :] when shared != 0; gate 0: weight 1)
+//   y [T * k, hidden] (act), topk_weights [T, k] f32, inv_perm [T * k] int32,
+//   shared [T, hidden] (act) or 0, shared_gate [T] (act) or 0, out [T, hidden] (act)
+int vt_moe_unpermute_sum(uint64_t out, uint64_t y, uint64_t topk_weights, uint64_t inv_perm, uint64_t shared,
+                         uint64_t shared_gate, int64_t num_tokens, int64_t k, int64_t hidden, int act);
+
 // ---- sampling ---------------------------------------------------------------
 // One token per row of logits, so that only the ids leave the device.
 //   logits [n, vocab] (act); per-row parameters, each [n]:

@@ -184,3 +184,32 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
   else linear(o, px, ptr<const f16>(weight), pb, M, N, K);
   return 0;
 }
+
+// vt_moe_grouped_gemm: each expert's rows through vt_linear's kernels against its
+// [N, K] slice of the stacked weight. A row's result is the same bits whatever
+// rows share its expert (vt_linear's batch invariance); experts without rows are skipped.
+extern "C" int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, uint64_t expert_offsets, int64_t num_rows,
+                                   int64_t num_experts, int64_t N, int64_t K, int wdt, int act) {
+  if (check_act("vt_moe_grouped_gemm", act) || check_wdt("vt_moe_grouped_gemm", wdt)) return 1;
+  if (num_rows < 0 || num_experts <= 0 || N <= 0 || K <= 0)
+    return set_error("vt_moe_grouped_gemm: bad shape rows=%lld experts=%lld N=%lld K=%lld", (long long)num_rows,
+                     (long long)num_experts, (long long)N, (long long)K);
+  if (num_rows == 0) return 0;
+  if (!out || !x || !weight || !expert_offsets) return set_error("vt_moe_grouped_gemm: a required tensor address is null");
+  const int32_t* off = ptr<const int32_t>(expert_offsets);
+  if (off[0] != 0 || off[num_experts] != num_rows)
+    return set_error("vt_moe_grouped_gemm: expert_offsets span [%d, %d), expected [0, %lld)", off[0], off[num_experts],
+                     (long long)num_rows);
+  for (int64_t e = 0; e < num_experts; e++) {
+    const int64_t r0 = off[e], rows = off[e + 1] - r0;
+    if (rows < 0) return set_error("vt_moe_grouped_gemm: expert_offsets decrease at expert %lld", (long long)e);
+    if (rows == 0) continue;
+    float* o = ptr<float>(out) + r0 * N;
+    const float* px = ptr<const float>(x) + r0 * K;
+    const int64_t w0 = e * N * K;
+    if (wdt == VT_F32) linear(o, px, ptr<const float>(weight) + w0, nullptr, rows, N, K);
+    else if (wdt == VT_BF16) linear(o, px, ptr<const bf16>(weight) + w0, nullptr, rows, N, K);
+    else linear(o, px, ptr<const f16>(weight) + w0, nullptr, rows, N, K);
+  }
+  return 0;
+}

@@ -124,7 +124,8 @@ export function loadModelConfig(dir: string, overrides: ModelConfigOverrides = {
   }
 
   const sliding = num('sliding_window', hf.sliding_window) ?? null;
-  const slidingWindow = modelType === 'qwen2' && hf.use_sliding_window === false ? null : sliding;
+  // Qwen's (qwen2, qwen2_moe, qwen3, qwen3_moe) use_sliding_window: false drops the window.
+  const slidingWindow = hf.use_sliding_window === false ? null : sliding;
 
   return {
     model: dir,
@@ -145,7 +146,9 @@ export function loadModelConfig(dir: string, overrides: ModelConfigOverrides = {
     tieWordEmbeddings: typeof hf.tie_word_embeddings === 'boolean' ? hf.tie_word_embeddings : TIED_BY_DEFAULT.has(modelType),
     hiddenAct: hiddenActivation(hf, modelType),
     // NOTE: Qwen2 has q/k/v biases without an attention_bias key; GPT-2 has biases everywhere.
-    attentionBias: typeof hf.attention_bias === 'boolean' ? hf.attention_bias : modelType === 'qwen2' || modelType === 'gpt2',
+    attentionBias: typeof hf.attention_bias === 'boolean' ? hf.attention_bias
+      : modelType === 'qwen2_moe' ? hf.qkv_bias !== false // Qwen2-MoE's q/k/v bias key
+      : modelType === 'qwen2' || modelType === 'gpt2',
     slidingWindow,
     maxModelLen,
     bosTokenId: num('bos_token_id', hf.bos_token_id) ?? num('bos_token_id', generationConfig.bos_token_id) ?? null,

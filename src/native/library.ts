@@ -69,6 +69,10 @@ export interface NativeOps {
   sample(outIds: Addr, logits: Addr, temperature: Addr, topK: Addr, topP: Addr, minP: Addr, uniform: Addr, n: number, vocab: number, act: DType): number;
   logprobs(outLogprobs: Addr, outIds: Addr, outRanks: Addr, logits: Addr, chosen: Addr, n: number, vocab: number, k: number, act: DType): number;
   applyTokenBitmask(logits: Addr, bitmask: Addr, rows: Addr, n: number, vocab: number, width: number, act: DType): number;
+  moeTopkSoftmax(topkWeights: Addr, topkIds: Addr, logits: Addr, numTokens: number, numExperts: number, k: number, renormalize: number, act: DType): number;
+  moePermute(expertOffsets: Addr, sortedTokenIds: Addr, invPerm: Addr, topkIds: Addr, numPairs: number, numExperts: number, k: number): number;
+  moeGroupedGemm(out: Addr, x: Addr, weight: Addr, expertOffsets: Addr, numRows: number, numExperts: number, N: number, K: number, wdt: DType, act: DType): number;
+  moeUnpermuteSum(out: Addr, y: Addr, topkWeights: Addr, invPerm: Addr, shared: Addr, sharedGate: Addr, numTokens: number, k: number, hidden: number, act: DType): number;
   graphBegin(): number;
   graphEnd(): Addr;
   graphLaunch(graph: Addr): number;
@@ -107,6 +111,10 @@ const DECLS: [keyof NativeOps, string][] = [
   ['geluTanh', 'int vt_gelu_tanh(uint64_t, uint64_t, int64_t, int)'],
   ['scaleSoftcap', 'int vt_scale_softcap(uint64_t, uint64_t, int64_t, float, float, int)'],
   ['reshapeAndCache', 'int vt_reshape_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int)'],
+  ['moeTopkSoftmax', 'int vt_moe_topk_softmax(uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int, int)'],
+  ['moePermute', 'int vt_moe_permute(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t)'],
+  ['moeGroupedGemm', 'int vt_moe_grouped_gemm(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
+  ['moeUnpermuteSum', 'int vt_moe_unpermute_sum(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
   ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
   ['applyTokenBitmask', 'int vt_apply_token_bitmask(uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],

@@ -62,6 +62,13 @@ export interface DecoderParts {
   logitScale?: number;
   /** cap * tanh(logits / cap) (Gemma 2's final_logit_softcapping). */
   finalLogitSoftCap?: number | null;
+  /** Layer i's MLP (prefix `model.layers.${i}`); default the gated MLP at `${prefix}.mlp` (MoE families: a sparse block). */
+  mlp?: (i: number, prefix: string) => MLPBlock;
+}
+
+/** What a layer's MLP part does: x [T, hidden] -> [T, hidden] (into `out` when given). */
+export interface MLPBlock {
+  forward(ctx: ForwardContext, x: Tensor, out?: Tensor): Tensor;
 }
 
 /** Scales x in place, then caps it: x <- cap > 0 ? cap * tanh(x * scale / cap) : x * scale. */
@@ -151,13 +158,14 @@ class DecoderAttention {
   }
 }
 
-class GatedMLP {
+export class GatedMLP implements MLPBlock {
   readonly gateUpProj: Linear; // [2 * ffn, hidden]
   readonly downProj: Linear; // [hidden, ffn]
   readonly act: GatedAct;
 
-  constructor(cfg: ModelConfig, w: WeightLoader, p: string) {
-    const { hiddenSize: h, intermediateSize: ffn } = cfg;
+  /** ffn: the MLP's width (default intermediate_size; a MoE's shared expert has its own). */
+  constructor(cfg: ModelConfig, w: WeightLoader, p: string, ffn = cfg.intermediateSize) {
+    const h = cfg.hiddenSize;
     const bias = cfg.hfConfig.mlp_bias === true;
     const names = packedModules.gate_up_proj.map((n) => `${p}.${n}`);
     this.gateUpProj = new Linear(
@@ -180,7 +188,7 @@ export class DecoderLayer {
   readonly preFeedforwardLayernorm: RMSNorm | null;
   readonly postFeedforwardLayernorm: RMSNorm | null;
   readonly selfAttn: DecoderAttention;
-  readonly mlp: GatedMLP;
+  readonly mlp: MLPBlock;
   readonly norms: NormPlacement;
   readonly residualMultiplier: number;
 
@@ -194,7 +202,7 @@ export class DecoderLayer {
     this.preFeedforwardLayernorm = this.norms === 'sandwich' ? norm('pre_feedforward_layernorm') : null;
     this.postFeedforwardLayernorm = this.norms === 'pre' ? null : norm('post_feedforward_layernorm');
     this.selfAttn = new DecoderAttention(cfg, w, `${p}.self_attn`, i, parts, la);
-    this.mlp = new GatedMLP(cfg, w, `${p}.mlp`);
+    this.mlp = parts.mlp ? parts.mlp(i, p) : new GatedMLP(cfg, w, `${p}.mlp`);
     this.residualMultiplier = parts.residualMultiplier ?? 1;
   }
 

@@ -14,6 +14,9 @@ import { LlamaForCausalLM } from './llama.js';
 import { MistralForCausalLM } from './mistral.js';
 import { Qwen2ForCausalLM } from './qwen2.js';
 import { Qwen3ForCausalLM } from './qwen3.js';
+import { Qwen3MoeForCausalLM } from './qwen3_moe.js';
+import { Qwen2MoeForCausalLM } from './qwen2_moe.js';
+import { MixtralForCausalLM } from './mixtral.js';
 
 const MODELS: Record<string, ModelFactory> = {
   LlamaForCausalLM: (c, w) => new LlamaForCausalLM(c, w),
@@ -22,6 +25,9 @@ const MODELS: Record<string, ModelFactory> = {
   GPT2LMHeadModel: (c, w) => new GPT2LMHeadModel(c, w),
   MistralForCausalLM: (c, w) => new MistralForCausalLM(c, w),
   Qwen3ForCausalLM: (c, w) => new Qwen3ForCausalLM(c, w),
+  Qwen3MoeForCausalLM: (c, w) => new Qwen3MoeForCausalLM(c, w),
+  Qwen2MoeForCausalLM: (c, w) => new Qwen2MoeForCausalLM(c, w),
+  MixtralForCausalLM: (c, w) => new MixtralForCausalLM(c, w),
   Gemma2ForCausalLM: (c, w) => new Gemma2ForCausalLM(c, w),
   Gemma3ForCausalLM: (c, w) => new Gemma3ForCausalLM(c, w),
   Phi3ForCausalLM: (c, w) => new Phi3ForCausalLM(c, w),
