@@ -1,0 +1,241 @@
+// Mixture-of-experts kernels (csrc/cpu/moe.cpp and linear.cpp are the CPU twins):
+// router softmax + top-k (one warp per token), the token-to-expert permutation (a
+// count, a scan and a stable scatter, one block per expert), the grouped expert GEMM
+// (one launch: each block finds its expert's row tile from the offsets, so only the
+// experts that have rows are read) and the weighted un-permute and sum.
+// NOTE: every output of the grouped GEMM accumulates k = 0..K-1 in order inside one
+// thread, whatever rows share its tile, so a token's result does not depend on the
+// batch (batch invariance); the un-permute sums a token's slots in slot order.
+#include "common.cuh"
+
+using namespace vt;
+
+namespace {
+
+constexpr int kTopkWarps = 4;  // tokens per block of the router kernel
+
+// logits [T, E] -> topk_weights [T, k] f32, topk_ids [T, k]; dynamic smem: kTopkWarps * E floats
+template <typename T>
+__global__ void topk_softmax_kernel(float* weights, int* ids, const T* logits, int64_t num_tokens, int E, int k, int renorm) {
+  extern __shared__ float probs[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t t = (int64_t)blockIdx.x * kTopkWarps + warp;
+  if (t >= num_tokens) return;
+  float* p = probs + warp * E;
+  const T* l = logits + t * E;
+  float m = -INFINITY;
+  for (int i = lane; i < E; i += 32) {
+    p[i] = to_f32(l[i]);
+    m = fmaxf(m, p[i]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  float s = 0.f;
+  for (int i = lane; i < E; i += 32) s += (p[i] = expf(p[i] - m));
+  s = warp_sum(s);
+  for (int i = lane; i < E; i += 32) p[i] /= s;
+  __syncwarp();
+  float sum = 0.f;
+  for (int j = 0; j < k; j++) {
+    float bv = -1.f;
+    int bi = E;
+    for (int i = lane; i < E; i += 32)
+      if (p[i] > bv) bv = p[i], bi = i;  // strided in increasing i: the lane's lowest id on ties
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+      int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+      if (ov > bv || (ov == bv && oi < bi)) bv = ov, bi = oi;
+    }
+    if (lane == 0) {
+      weights[t * k + j] = bv;
+      ids[t * k + j] = bi;
+      if (bi < E) p[bi] = -2.f;  // taken (probabilities are >= 0; bi == E only for NaN rows)
+    }
+    __syncwarp();
+    sum += bv;
+  }
+  if (renorm && lane == 0)
+    for (int j = 0; j < k; j++) weights[t * k + j] /= sum;
+}
+
+// offsets[e + 1] = number of pairs routed to expert e; grid: E blocks
+__global__ void moe_count_kernel(int* offsets, const int* ids, int64_t num_pairs) {
+  const int e = blockIdx.x;
+  int n = 0;
+  for (int64_t base = 0; base < num_pairs; base += blockDim.x) {
+    int64_t p = base + threadIdx.x;
+    n += __syncthreads_count(p < num_pairs && ids[p] == e);
+  }
+  if (threadIdx.x == 0) offsets[e + 1] = n;
+  if (e == 0 && threadIdx.x == 0) offsets[0] = 0;
+}
+
+__global__ void moe_scan_kernel(int* offsets, int E) {
+  for (int e = 0; e < E; e++) offsets[e + 1] += offsets[e];
+}
+
+// Stable scatter of expert e's pairs (grid: E blocks of 256 threads).
+__global__ void moe_scatter_kernel(int* sorted_tokens, int* inv_perm, const int* offsets, const int* ids, int64_t num_pairs, int k) {
+  __shared__ int warp_counts[8];
+  const int e = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int base = offsets[e];
+  for (int64_t c = 0; c < num_pairs; c += blockDim.x) {
+    const int64_t p = c + threadIdx.x;
+    const bool mine = p < num_pairs && ids[p] == e;
+    const unsigned ballot = __ballot_sync(0xffffffffu, mine);
+    if (lane == 0) warp_counts[warp] = __popc(ballot);
+    __syncthreads();
+    int before = 0, total = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+      if (w < warp) before += warp_counts[w];
+      total += warp_counts[w];
+    }
+    if (mine) {
+      const int r = base + before + __popc(ballot & ((1u << lane) - 1u));
+      sorted_tokens[r] = (int)(p / k);
+      inv_perm[p] = r;
+    }
+    base += total;
+    __syncthreads();
+  }
+}
+
+constexpr int BM = 16, BN = 64, BK = 32;
+
+// out [R, N] = per-expert x [R, K] . w[e] [N, K]^T; 256 threads: one row x 4 columns each.
+// grid: (ceil(N / BN), row tiles); a block walks tiles blockIdx.y, + gridDim.y, ...
+template <typename T, typename W>
+__global__ void grouped_gemm_kernel(T* out, const T* x, const W* w, const int* offsets, int E, int64_t N, int64_t K, int64_t max_tiles) {
+  __shared__ float xs[BM][BK];
+  __shared__ float ws[BN][BK + 1];
+  const int tr = threadIdx.x / 16, tc = (threadIdx.x % 16) * 4;
+  const int64_t n0 = (int64_t)blockIdx.x * BN;
+  for (int64_t tile = blockIdx.y; tile < max_tiles; tile += gridDim.y) {
+    // Which expert's which row tile: experts in order, ceil(rows / BM) tiles each.
+    int64_t t = tile, r0 = -1, r1 = 0;
+    int e = 0;
+    for (; e < E; e++) {
+      const int a = offsets[e], b = offsets[e + 1];
+      const int64_t tiles = (b - a + BM - 1) / BM;
+      if (t < tiles) {
+        r0 = a + t * BM;
+        r1 = min((int64_t)b, r0 + BM);
+        break;
+      }
+      t -= tiles;
+    }
+    if (r0 < 0) return;  // past the last tile (uniform over the block)
+    const W* we = w + (int64_t)e * N * K;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int64_t k0 = 0; k0 < K; k0 += BK) {
+      for (int i = threadIdx.x; i < BM * BK; i += blockDim.x) {
+        const int r = i / BK, kk = i % BK;
+        xs[r][kk] = (r0 + r < r1 && k0 + kk < K) ? to_f32(x[(r0 + r) * K + k0 + kk]) : 0.f;
+      }
+      for (int i = threadIdx.x; i < BN * BK; i += blockDim.x) {
+        const int n = i / BK, kk = i % BK;
+        ws[n][kk] = (n0 + n < N && k0 + kk < K) ? to_f32(we[(n0 + n) * K + k0 + kk]) : 0.f;
+      }
+      __syncthreads();
+#pragma unroll 8
+      for (int kk = 0; kk < BK; kk++) {
+        const float xv = xs[tr][kk];
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[j] = fmaf(xv, ws[tc + j][kk], acc[j]);
+      }
+      __syncthreads();
+    }
+    if (r0 + tr < r1)
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+        if (n0 + tc + j < N) out[(r0 + tr) * N + n0 + tc + j] = from_f32<T>(acc[j]);
+  }
+}
+
+// out[t] = sum_j weights[t, j] * y[inv[t * k + j]] (+ sigmoid(gate[t]) * shared[t]); grid: one block per token
+template <typename T>
+__global__ void unpermute_kernel(T* out, const T* y, const float* weights, const int* inv, const T* shared, const T* gate,
+                                 int k, int64_t hidden) {
+  const int64_t t = blockIdx.x;
+  const float g = shared ? (gate ? 1.f / (1.f + expf(-to_f32(gate[t]))) : 1.f) : 0.f;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float acc = 0.f;
+    for (int j = 0; j < k; j++) acc += weights[t * k + j] * to_f32(y[(int64_t)inv[t * k + j] * hidden + i]);
+    if (shared) acc += g * to_f32(shared[t * hidden + i]);
+    out[t * hidden + i] = from_f32<T>(acc);
+  }
+}
+
+template <typename P>
+P* dp(uint64_t a) { return reinterpret_cast<P*>((uintptr_t)a); }
+
+}  // namespace
+
+extern "C" int vt_moe_topk_softmax(uint64_t topk_weights, uint64_t topk_ids, uint64_t logits, int64_t num_tokens, int64_t num_experts,
+                                   int64_t k, int renormalize, int act) {
+  if (num_experts <= 0 || num_experts > 1024 || k <= 0 || k > num_experts || num_tokens < 0)
+    return set_error("vt_moe_topk_softmax: bad shape tokens=%lld experts=%lld k=%lld (need 0 < k <= experts <= 1024)",
+                     (long long)num_tokens, (long long)num_experts, (long long)k);
+  if (num_tokens == 0) return 0;
+  VT_READY();
+  return dispatch_float(act, "vt_moe_topk_softmax", [&](auto a) {
+    using T = typename decltype(a)::type;
+    const int blocks = (int)((num_tokens + kTopkWarps - 1) / kTopkWarps);
+    const size_t smem = (size_t)kTopkWarps * num_experts * sizeof(float);
+    topk_softmax_kernel<T><<<blocks, 32 * kTopkWarps, smem, g.stream>>>(dp<float>(topk_weights), dp<int>(topk_ids), dp<const T>(logits),
+                                                                        num_tokens, (int)num_experts, (int)k, renormalize);
+    return check_launch("vt_moe_topk_softmax");
+  });
+}
+
+extern "C" int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids, uint64_t inv_perm, uint64_t topk_ids, int64_t num_pairs,
+                              int64_t num_experts, int64_t k) {
+  if (num_pairs < 0 || num_experts <= 0 || k <= 0 || num_pairs % k != 0 || num_pairs > INT32_MAX)
+    return set_error("vt_moe_permute: bad shape pairs=%lld experts=%lld k=%lld", (long long)num_pairs, (long long)num_experts, (long long)k);
+  VT_READY();
+  int* off = dp<int>(expert_offsets);
+  const int* ids = dp<const int>(topk_ids);
+  moe_count_kernel<<<(int)num_experts, 256, 0, g.stream>>>(off, ids, num_pairs);
+  moe_scan_kernel<<<1, 1, 0, g.stream>>>(off, (int)num_experts);
+  if (num_pairs > 0)
+    moe_scatter_kernel<<<(int)num_experts, 256, 0, g.stream>>>(dp<int>(sorted_token_ids), dp<int>(inv_perm), off, ids, num_pairs, (int)k);
+  return check_launch("vt_moe_permute");
+}
+
+extern "C" int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, uint64_t expert_offsets, int64_t num_rows, int64_t num_experts,
+                                   int64_t N, int64_t K, int wdt, int act) {
+  if (num_rows < 0 || num_experts <= 0 || N <= 0 || K <= 0)
+    return set_error("vt_moe_grouped_gemm: bad shape rows=%lld experts=%lld N=%lld K=%lld", (long long)num_rows, (long long)num_experts,
+                     (long long)N, (long long)K);
+  if (num_rows == 0) return 0;
+  VT_READY();
+  // At most ceil(R / BM) + E - 1 row tiles (each expert's last one may be partial).
+  const int64_t max_tiles = (num_rows + BM - 1) / BM + num_experts - 1;
+  const int64_t tiles = max_tiles < num_rows ? max_tiles : num_rows;
+  dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)(tiles < 65535 ? tiles : 65535));
+  return dispatch_float(act, "vt_moe_grouped_gemm", [&](auto a) {
+    using T = typename decltype(a)::type;
+    return dispatch_float(wdt, "vt_moe_grouped_gemm", [&](auto b) {
+      using W = typename decltype(b)::type;
+      grouped_gemm_kernel<T, W><<<grid, 256, 0, g.stream>>>(dp<T>(out), dp<const T>(x), dp<const W>(weight), dp<const int>(expert_offsets),
+                                                            (int)num_experts, N, K, max_tiles);
+      return check_launch("vt_moe_grouped_gemm");
+    });
+  });
+}
+
+extern "C" int vt_moe_unpermute_sum(uint64_t out, uint64_t y, uint64_t topk_weights, uint64_t inv_perm, uint64_t shared, uint64_t shared_gate,
+                                    int64_t num_tokens, int64_t k, int64_t hidden, int act) {
+  if (num_tokens < 0 || k <= 0 || hidden <= 0)
+    return set_error("vt_moe_unpermute_sum: bad shape tokens=%lld k=%lld hidden=%lld", (long long)num_tokens, (long long)k, (long long)hidden);
+  if (num_tokens == 0) return 0;
+  VT_READY();
+  return dispatch_float(act, "vt_moe_unpermute_sum", [&](auto a) {
+    using T = typename decltype(a)::type;
+    unpermute_kernel<T><<<(unsigned)num_tokens, 256, 0, g.stream>>>(dp<T>(out), dp<const T>(y), dp<const float>(topk_weights),
+                                                                  dp<const int>(inv_perm), dp<const T>(shared), dp<const T>(shared_gate),
+                                                                  (int)k, hidden);
+    return check_launch("vt_moe_unpermute_sum");
+  });
+}

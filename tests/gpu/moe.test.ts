@@ -1,0 +1,217 @@
+// The mixture-of-experts kernels and families on CUDA: each MoE op against its CPU
+// twin (router top-k ids and the permutation exactly, the grouped GEMM and un-permute
+// within the dtype's tolerance), batch invariance of the whole MoE pipeline on the GPU,
+// the three MoE fixtures teacher-forced (argmax agrees where HF's margin is clear of
+// the bf16 error) and greedy, and Qwen3-30B-A3B's public config with dummy weights.
+// Results go to $VLLM_TS_GPU_REPORT/moe.json (and ops rows to the ops report).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { LLM } from '../../src/index.js';
+import { TestModel } from '../helpers/forward.js';
+import { compareLogprobs, loadCompactReference } from '../helpers/compact_reference.js';
+import { DTYPES, DType, Pair, Tensor, check, gpuSkipReason, openLibs, randomValues, record, relErr, report, rng, roundTo, type NativeOps } from './helpers.js';
+
+const skip = gpuSkipReason();
+const out: Record<string, unknown> = {};
+const save = () => {
+  const dir = process.env.VLLM_TS_GPU_REPORT;
+  if (dir) writeFileSync(join(dir, 'moe.json'), JSON.stringify(out, null, 2));
+};
+after(() => {
+  if (!skip) report(openLibs().cuda.deviceName());
+});
+
+/** The same values on both sides: the CPU gets the GPU dtype's rounding. */
+const pairOf = (l: ReturnType<typeof openLibs>, v: Float32Array, dt: DType) => Pair.of(l, roundTo(v, dt), dt);
+
+test('moe_topk_softmax, moe_permute: ids and permutation identical to the CPU, weights within tolerance', { skip }, () => {
+  const l = openLibs();
+  const next = rng(19);
+  const mine: string[] = [];
+  for (const act of DTYPES) {
+    for (const [T, E, k] of [[37, 128, 8], [5, 8, 2], [300, 60, 4]]) {
+      const logits = pairOf(l, randomValues(next, T * E, act, 3), act);
+      const w = Pair.out(l, T * k, DType.F32);
+      const ids = new Pair(Tensor.empty(l.cpu, [T * k], DType.I32), Tensor.empty(l.cuda, [T * k], DType.I32));
+      check(l.cpu, l.cpu.moeTopkSoftmax(w.cpu.addr, ids.cpu.addr, logits.cpu.addr, T, E, k, 1, DType.F32), 'topk cpu');
+      check(l.cuda, l.cuda.moeTopkSoftmax(w.gpu.addr, ids.gpu.addr, logits.gpu.addr, T, E, k, 1, act), 'topk cuda');
+      const name = `T=${T} E=${E} k=${k}`;
+      const ci = ids.cpu.toI32(), gi = ids.gpu.toI32();
+      let diff = 0;
+      for (let i = 0; i < ci.length; i++) if (ci[i] !== gi[i]) diff++;
+      if (!record('moe_topk_softmax ids', `${name} (ids differing)`, act, diff, 0)) mine.push(`topk ids ${DType[act]} ${name}`);
+      if (!record('moe_topk_softmax', name, act, relErr(w.gpu.toF32(), w.cpu.toF32()), 1e-5)) mine.push(`topk weights ${DType[act]} ${name}`);
+      // Permutation of the CPU's ids on both.
+      const P = T * k;
+      const idp = Pair.i32(l, ci);
+      const mk = (n: number) => new Pair(Tensor.empty(l.cpu, [n], DType.I32), Tensor.empty(l.cuda, [n], DType.I32));
+      const off = mk(E + 1), sorted = mk(P), inv = mk(P);
+      check(l.cpu, l.cpu.moePermute(off.cpu.addr, sorted.cpu.addr, inv.cpu.addr, idp.cpu.addr, P, E, k), 'permute cpu');
+      check(l.cuda, l.cuda.moePermute(off.gpu.addr, sorted.gpu.addr, inv.gpu.addr, idp.gpu.addr, P, E, k), 'permute cuda');
+      for (const [what, p] of [['offsets', off], ['sorted', sorted], ['inv', inv]] as const) {
+        const same = p.cpu.toI32().every((v, i) => v === p.gpu.toI32()[i]);
+        if (!record(`moe_permute ${what}`, `${name} (equal)`, act, same ? 0 : 1, 0)) mine.push(`permute ${what} ${name}`);
+      }
+      for (const t of [logits, w, ids, idp, off, sorted, inv]) t.dispose();
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
+test('moe_grouped_gemm and moe_unpermute_sum against the CPU', { skip }, () => {
+  const l = openLibs();
+  const next = rng(20);
+  const mine: string[] = [];
+  for (const act of DTYPES) {
+    for (const wdt of [act, DType.F32]) {
+      for (const [counts, N, K] of [[[3, 0, 70, 1, 0, 17], 136, 96], [[0, 1, 0, 0], 1536, 2048], [[2, 2, 2, 2, 2, 2, 2, 2], 2048, 768]] as [number[], number, number][]) {
+        const E = counts.length, R = counts.reduce((a, b) => a + b, 0);
+        const offsets = [0];
+        for (const c of counts) offsets.push(offsets[offsets.length - 1] + c);
+        const x = pairOf(l, randomValues(next, R * K, act), act);
+        const w = pairOf(l, randomValues(next, E * N * K, wdt, 0.05), wdt);
+        const off = Pair.i32(l, Int32Array.from(offsets));
+        const o = Pair.out(l, R * N, act);
+        check(l.cpu, l.cpu.moeGroupedGemm(o.cpu.addr, x.cpu.addr, w.cpu.addr, off.cpu.addr, R, E, N, K, DType.F32, DType.F32), 'gg cpu');
+        check(l.cuda, l.cuda.moeGroupedGemm(o.gpu.addr, x.gpu.addr, w.gpu.addr, off.gpu.addr, R, E, N, K, wdt, act), 'gg cuda');
+        const name = `counts=${counts.join('/')} N=${N} K=${K} w=${DType[wdt]}`;
+        if (!record('moe_grouped_gemm', name, act, relErr(o.gpu.toF32(), o.cpu.toF32()))) mine.push(`grouped gemm ${DType[act]} ${name}`);
+        for (const t of [x, w, off, o]) t.dispose();
+      }
+    }
+    const [T, k, h] = [13, 4, 200];
+    const perm = Int32Array.from({ length: T * k }, (_, i) => (i * 7) % (T * k));
+    const inv = Pair.i32(l, perm);
+    const y = pairOf(l, randomValues(next, T * k * h, act), act);
+    const wts = pairOf(l, Float32Array.from({ length: T * k }, () => next()), DType.F32);
+    const sh = pairOf(l, randomValues(next, T * h, act), act);
+    const gt = pairOf(l, randomValues(next, T, act, 3), act);
+    for (const mode of ['none', 'shared', 'gated']) {
+      const o = Pair.out(l, T * h, act);
+      const s = mode === 'none' ? null : sh, g = mode === 'gated' ? gt : null;
+      check(l.cpu, l.cpu.moeUnpermuteSum(o.cpu.addr, y.cpu.addr, wts.cpu.addr, inv.cpu.addr, s?.cpu.addr ?? 0, g?.cpu.addr ?? 0, T, k, h, DType.F32), 'unperm cpu');
+      check(l.cuda, l.cuda.moeUnpermuteSum(o.gpu.addr, y.gpu.addr, wts.gpu.addr, inv.gpu.addr, s?.gpu.addr ?? 0, g?.gpu.addr ?? 0, T, k, h, act), 'unperm cuda');
+      if (!record('moe_unpermute_sum', mode, act, relErr(o.gpu.toF32(), o.cpu.toF32()))) mine.push(`unpermute ${DType[act]} ${mode}`);
+      o.dispose();
+    }
+    for (const t of [inv, y, wts, sh, gt]) t.dispose();
+  }
+  assert.deepEqual(mine, []);
+});
+
+/** The MoE pipeline on one library in bf16: x [T, h] -> [T, h] as bits. */
+function moeBits(ops: NativeOps, xs: Float32Array, T: number, W: { gate: Tensor; w13: Tensor; w2: Tensor }, E: number, k: number, h: number, F: number): Uint16Array {
+  const act = DType.BF16, P = T * k;
+  const x = Tensor.fromHost(ops, bf16Bits(xs), [T, h], act);
+  const e = (shape: number[], dt: DType) => Tensor.empty(ops, shape, dt);
+  const logits = e([T, E], act), w = e([T, k], DType.F32), ids = e([T, k], DType.I32), off = e([E + 1], DType.I32);
+  const sorted = e([P], DType.I32), inv = e([P], DType.I32), xp = e([P, h], act), gu = e([P, 2 * F], act), a = e([P, F], act);
+  const y = e([P, h], act), o = e([T, h], act);
+  check(ops, ops.linear(logits.addr, x.addr, W.gate.addr, 0, T, E, h, act, act), 'router');
+  check(ops, ops.moeTopkSoftmax(w.addr, ids.addr, logits.addr, T, E, k, 1, act), 'topk');
+  check(ops, ops.moePermute(off.addr, sorted.addr, inv.addr, ids.addr, P, E, k), 'permute');
+  check(ops, ops.gatherRows(xp.addr, x.addr, sorted.addr, P, h, act), 'gather');
+  check(ops, ops.moeGroupedGemm(gu.addr, xp.addr, W.w13.addr, off.addr, P, E, 2 * F, h, act, act), 'gate_up');
+  check(ops, ops.siluAndMul(a.addr, gu.addr, P, F, act), 'silu');
+  check(ops, ops.moeGroupedGemm(y.addr, a.addr, W.w2.addr, off.addr, P, E, h, F, act, act), 'down');
+  check(ops, ops.moeUnpermuteSum(o.addr, y.addr, w.addr, inv.addr, 0, 0, T, k, h, act), 'unpermute');
+  const bits = new Uint16Array(T * h);
+  check(ops, ops.copyD2H(bits, o.addr, bits.byteLength), 'd2h');
+  for (const t of [x, logits, w, ids, off, sorted, inv, xp, gu, a, y, o]) t.dispose();
+  return bits;
+}
+
+function bf16Bits(v: Float32Array): Uint16Array {
+  const u = new Uint32Array(Float32Array.from(roundTo(v, DType.BF16)).buffer);
+  return Uint16Array.from(u, (b) => b >>> 16);
+}
+
+test('MoE batch invariance on CUDA: a token\'s output bits alone equal its bits among 200 tokens', { skip }, () => {
+  const l = openLibs();
+  const next = rng(21);
+  const [E, k, h, F, T] = [32, 4, 256, 128, 200];
+  const up = (n: number, s: number) => Tensor.fromHost(l.cuda, bf16Bits(randomValues(next, n, DType.BF16, s)), [n], DType.BF16);
+  const W = { gate: up(E * h, 0.3), w13: up(E * 2 * F * h, 0.05), w2: up(E * h * F, 0.05) };
+  const xs = randomValues(next, T * h, DType.BF16);
+  const all = moeBits(l.cuda, xs, T, W, E, k, h, F);
+  const bad: number[] = [];
+  for (const t of [0, 77, 199]) {
+    const alone = moeBits(l.cuda, xs.subarray(t * h, (t + 1) * h), 1, W, E, k, h, F);
+    if (!alone.every((b, i) => b === all[t * h + i])) bad.push(t);
+  }
+  for (const t of Object.values(W)) t.dispose();
+  assert.deepEqual(bad, [], 'tokens whose output changed with the batch');
+});
+
+const FIXTURES = ['qwen3moe-bf16', 'mixtral-bf16', 'qwen2moe-bf16'];
+const TINY_TOKENIZER = 'models/tiny-llama-kjv';
+
+test('MoE fixtures on CUDA: argmax agrees with HF wherever its margin is clear of the bf16 error; greedy matches', { skip }, async () => {
+  const rows: Record<string, unknown>[] = [];
+  for (const name of FIXTURES) {
+    const dir = `tests/fixtures/${name}`;
+    const { topK, cases } = loadCompactReference(dir);
+    const model = TestModel.load(dir, { device: 'cuda', blockSize: 16 });
+    let maxDelta = 0;
+    try {
+      const res = model.forward(cases.map((c) => [...c.promptIds, ...c.generatedIds]));
+      cases.forEach((c, i) => {
+        for (let j = 0; j < c.topIds.length; j++) {
+          const t = Math.floor(j / topK);
+          maxDelta = Math.max(maxDelta, Math.abs(res[i].logits[t * model.config.vocabSize + c.topIds[j]] - c.topLogits[j]));
+        }
+      });
+      cases.forEach((c, i) => {
+        const cmp = compareLogprobs(res[i].logits, model.config.vocabSize, c, topK, 2 * maxDelta);
+        assert.deepEqual(cmp.argmaxMismatches, [], `${name} case ${i}: argmax differs where HF's margin > ${2 * maxDelta}`);
+      });
+    } finally {
+      model.close();
+    }
+    const llm = await LLM.create({ model: dir, tokenizer: TINY_TOKENIZER, device: 'cuda', useTqdm: false, maxModelLen: 96, blockSize: 16 });
+    let compared = 0;
+    try {
+      const gen = async (idx: number[]) => (await llm.generate(idx.map((i) => cases[i].prompt),
+        idx.map((i) => ({ temperature: 0, maxTokens: cases[i].generatedIds.length, ignoreEos: true })))).map((o) => o.outputs[0].tokenIds);
+      const batched = await gen(cases.map((_, i) => i));
+      for (let i = 0; i < cases.length; i++) {
+        assert.deepEqual((await gen([i]))[0], batched[i], `${name} case ${i}: alone vs batched`);
+        const c = cases[i];
+        let n = 0;
+        while (n < c.generatedIds.length) {
+          const t = c.promptIds.length - 1 + n;
+          if (c.topLogits[t * topK] - c.topLogits[t * topK + 1] < 2 * maxDelta) break;
+          n++;
+        }
+        assert.deepEqual(batched[i].slice(0, n), c.generatedIds.slice(0, n), `${name} case ${i}: first ${n} tokens`);
+        compared += n;
+      }
+    } finally {
+      llm.close();
+    }
+    rows.push({ model: name, maxAbsDeltaLogit: +maxDelta.toFixed(4), greedyTokensCompared: compared });
+  }
+  console.table(rows);
+  out.fixtures = rows;
+  save();
+});
+
+test('Qwen3-30B-A3B (benchmarks/configs/qwen3-30b-a3b) with --load-format dummy loads and generates on CUDA', { skip }, async () => {
+  const t0 = Date.now();
+  const llm = await LLM.create({
+    model: 'benchmarks/configs/qwen3-30b-a3b', tokenizer: TINY_TOKENIZER, device: 'cuda', loadFormat: 'dummy', useTqdm: false,
+    maxModelLen: 4096, maxNumSeqs: 8, gpuMemoryUtilization: 0.8,
+  });
+  try {
+    const t1 = Date.now();
+    const long = Array.from({ length: 700 }, (_, i) => 1 + ((i * 37) % 4000));
+    const outs = await llm.generate([{ promptTokenIds: long }, 'The capital of France is'], { temperature: 0, maxTokens: 16, ignoreEos: true });
+    for (const o of outs) assert.equal(o.outputs[0].tokenIds.length, 16);
+    out.qwen3_30b_a3b = { loadMs: t1 - t0, generateMs: Date.now() - t1 };
+    save();
+  } finally {
+    llm.close();
+  }
+});
