@@ -66,3 +66,17 @@ test('json_object: each output is a JSON object or array ended by the grammar (E
     assert.notEqual(v, null);
   }
 });
+
+test('structural_tag: a constant prefix then a JSON schema (xgrammar structural tag format)', async () => {
+  const ok = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+  const structuralTag = {
+    type: 'structural_tag',
+    format: { type: 'sequence', elements: [{ type: 'const_string', value: 'Answer: ' }, { type: 'json_schema', json_schema: ok }] },
+  };
+  const outs = await llm.generate(['And God said', 'In the beginning'], [1, 2].map((seed) => ({ temperature: 1, seed, maxTokens: 300, structuredOutputs: { structuralTag } })));
+  for (const o of outs) {
+    const text = o.outputs[0].text;
+    assert.ok(text.startsWith('Answer: '), text);
+    assert.equal(typeof (JSON.parse(text.slice('Answer: '.length)) as { ok: unknown }).ok, 'boolean', text);
+  }
+});
