@@ -1,6 +1,6 @@
 // The offline API: `const llm = await LLM.create({ model }); await llm.generate(prompts, params)`.
-import cliProgress from 'cli-progress';
 import type { EngineArgs } from '../config/engine_args.js';
+import { GenerationProgress, type ProgressStream } from './progress.js';
 import { validateEngineArgs } from '../config/validate_engine_args.js';
 import { LLMEngine } from '../engine/llm_engine.js';
 import { type DownloadProgressOption, resolveModelFiles } from '../hub/index.js';
@@ -13,6 +13,10 @@ import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokeniz
 export interface LLMOptions extends EngineArgs {
   /** Show a progress bar while generating (on a TTY only). Default true. */
   useTqdm?: boolean;
+  /** Where the progress bar goes (default stderr; drawn only on a terminal). */
+  progressStream?: ProgressStream;
+  /** Milliseconds between redraws of the progress bar (default 100). */
+  progressIntervalMs?: number;
   /**
    * Hub downloads: true (default) shows a bar per file on a TTY and a summary line
    * otherwise; false is silent; a function receives each DownloadProgressEvent instead.
@@ -62,8 +66,13 @@ export class LLM {
 
   /** Renders each conversation with the chat template, then generates. */
   async chat(messages: ChatMessage[] | ChatMessage[][], samplingParams?: SamplingParamsArg, opts: ChatOptions = {}): Promise<RequestOutput[]> {
+    return this.generate(this.chatPrompts(messages, opts), samplingParams, { useTqdm: opts.useTqdm });
+  }
+
+  /** The prompts `chat` generates from: each conversation rendered with the chat template and tokenized. */
+  chatPrompts(messages: ChatMessage[] | ChatMessage[][], opts: ChatOptions = {}): { prompt: string; promptTokenIds: number[] }[] {
     const convs = (messages.length > 0 && Array.isArray(messages[0]) ? messages : [messages]) as ChatMessage[][];
-    const prompts = convs.map((conv) => {
+    return convs.map((conv) => {
       const text = this.tokenizer.applyChatTemplate(conv, {
         addGenerationPrompt: true,
         ...opts,
@@ -71,7 +80,30 @@ export class LLM {
       });
       return { prompt: text, promptTokenIds: this.tokenizer.encode(text, { addSpecialTokens: false }) };
     });
-    return this.generate(prompts, samplingParams, { useTqdm: opts.useTqdm });
+  }
+
+  /**
+   * Generates for all prompts at once (batched, as generate) and yields each new
+   * piece of text as the engine makes it: [prompt index, delta output]. The last
+   * output of a prompt has `finished` set.
+   */
+  async *stream(prompts: PromptType[], samplingParams?: SamplingParamsArg): AsyncGenerator<[number, RequestOutput]> {
+    const params = this.resolveParams(samplingParams, prompts.length).map((p) => SamplingParams.fromPlain({ ...p, outputKind: 'delta' }));
+    const index = new Map<string, number>();
+    for (const [i, p] of prompts.entries()) {
+      const id = String(this.requestCounter++);
+      index.set(id, i);
+      this.engine.addRequest(id, p, params[i]);
+    }
+    try {
+      while (this.engine.hasUnfinishedRequests()) {
+        for (const out of this.engine.step()) yield [index.get(out.requestId)!, out];
+        await new Promise((r) => setImmediate(r)); // let the terminal drain and signals arrive
+      }
+    } finally {
+      const left = [...index.keys()];
+      if (this.engine.hasUnfinishedRequests()) this.engine.abortRequest(left);
+    }
   }
 
   /**
@@ -110,28 +142,20 @@ export class LLM {
 
   private async runEngine(ids: string[], useTqdm: boolean): Promise<RequestOutput[]> {
     const done = new Map<string, RequestOutput>();
-    const bar = useTqdm && process.stderr.isTTY ? new cliProgress.SingleBar({
-      format: 'Processed prompts: {bar} {value}/{total} [{duration}s, est. speed input: {inTps} toks/s, output: {outTps} toks/s]',
-      stream: process.stderr,
-      hideCursor: true,
-    }, cliProgress.Presets.shades_classic) : null;
-    const t0 = performance.now();
+    const bar = new GenerationProgress(ids.length, useTqdm ? (this.opts.progressStream ?? process.stderr) : null, this.opts.progressIntervalMs);
+    const generated0 = this.engine.numGeneratedTokens;
     let inToks = 0;
-    let outToks = 0;
-    bar?.start(ids.length, 0, { inTps: '0.00', outTps: '0.00' });
     try {
       while (this.engine.hasUnfinishedRequests()) {
         for (const out of this.engine.step()) {
           if (!out.finished) continue;
           done.set(out.requestId, out);
           inToks += out.promptTokenIds.length;
-          outToks += out.outputs.reduce((a, o) => a + o.tokenIds.length, 0);
-          const secs = (performance.now() - t0) / 1000;
-          bar?.update(done.size, { inTps: (inToks / secs).toFixed(2), outTps: (outToks / secs).toFixed(2) });
         }
+        bar.update(done.size, inToks, this.engine.numGeneratedTokens - generated0);
       }
     } finally {
-      bar?.stop();
+      bar.stop();
     }
     return ids.map((id) => {
       const out = done.get(id);
