@@ -53,6 +53,12 @@ function validBody(path: string): Record<string, unknown> {
       return { tokens: [1, 2, 3] };
     case '/v1/embeddings':
       return { input: 'In the beginning' };
+    case '/v1/responses':
+      return { input: rand() < 0.5 ? 'Who art thou?' : [{ role: 'user', content: 'hi' }], max_output_tokens: 4 };
+    case '/v1/messages':
+      return { model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: 'Who art thou?' }] };
+    case '/v1/messages/count_tokens':
+      return { model: MODEL, messages: [{ role: 'user', content: 'hi' }] };
     case '/invocations':
       return rand() < 0.5 ? { prompt: 'In the beginning', max_tokens: 4 } : { messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 };
     default:
@@ -92,8 +98,9 @@ function encode(text: string): { bytes: Buffer; headers: Record<string, string> 
 }
 
 const GET_ROUTES = ['/v1/models', `/v1/models/${encodeURIComponent(MODEL)}`, '/v1/models/nope', '/v1/models/%E0%A4', '/health', '/ping', '/metrics',
-  '/version', '/load', '/tokenizer_info', '/openapi.json', '/docs', '/', '/playground'];
-const POST_ROUTES = ['/v1/completions', '/v1/chat/completions', '/v1/embeddings', '/tokenize', '/detokenize', '/invocations', '/ping'];
+  '/version', '/load', '/tokenizer_info', '/openapi.json', '/docs', '/', '/playground', '/v1/responses/resp_nope'];
+const POST_ROUTES = ['/v1/completions', '/v1/chat/completions', '/v1/embeddings', '/tokenize', '/detokenize', '/invocations', '/ping',
+  '/v1/responses', '/v1/messages', '/v1/messages/count_tokens'];
 
 
 export interface FuzzResult {
@@ -126,8 +133,11 @@ export async function runFuzz(base: string, seed: number, ms: number, maxCount: 
         counts[res.status] = (counts[res.status] ?? 0) + 1;
         assert.ok(res.status < 500, `${method} ${path} ${String(body?.subarray(0, 200))} -> ${res.status} ${answer.slice(0, 300)}`);
         if (res.status >= 400 && method !== 'GET') {
-          const err = (JSON.parse(answer) as { error: { code: number } }).error;
-          assert.equal(err.code, res.status);
+          const parsed = JSON.parse(answer) as { type?: string; error: { code?: number; type: string; message: string } };
+          // Anthropic's routes answer in Anthropic's error shape; the others in OpenAI's.
+          if (path.startsWith('/v1/messages') && res.status !== 404 && res.status !== 405) assert.equal(parsed.type, 'error', answer.slice(0, 300));
+          else if (!path.startsWith('/v1/messages')) assert.equal(parsed.error.code, res.status, answer.slice(0, 300));
+          assert.equal(typeof parsed.error.message, 'string');
         }
       } catch (e) {
         failures.push((e as Error).message.slice(0, 600));
