@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
+import type { EngineArgs } from '../../src/config/engine_args.js';
 import { LLM } from '../../src/entrypoints/llm.js';
 import { type DownloadProgressEvent, HubError, resolveModelFiles, resolveModelPath } from '../../src/hub/index.js';
 import type { FakeHub } from './fake_hub.js';
@@ -124,7 +125,7 @@ test('a corrupt partial file fails the sha256 check and is discarded', async () 
 });
 
 test('only what is needed: no weights for --load-format dummy; a Hub --tokenizer fetches tokenizer files only', async () => {
-  const args = await resolveModelFiles({ model: SHARDED, loadFormat: 'dummy', tokenizer: SINGLE }, false);
+  const args = await resolveModelFiles<EngineArgs>({ model: SHARDED, loadFormat: 'dummy', tokenizer: SINGLE }, false);
   assert.deepEqual(readdirSync(args.model).sort(), ['config.json', 'generation_config.json']);
   assert.deepEqual(readdirSync(args.tokenizer!).sort(), ['tokenizer.json', 'tokenizer_config.json']);
   assert.equal(hub.requests.filter((r) => r.server === 'cdn').length, 0);
