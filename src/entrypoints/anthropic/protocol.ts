@@ -76,18 +76,17 @@ export interface AnthropicUsage {
   cache_read_input_tokens: number | null;
 }
 
-export interface TextBlock {
-  type: 'text';
-  text: string;
-  citations: null;
-}
+export type ContentBlock =
+  | { type: 'text'; text: string; citations: null }
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'tool_use'; id: string; name: string; input: unknown; caller: { type: 'direct' } };
 
 export interface AnthropicMessage {
   id: string;
   type: 'message';
   role: 'assistant';
   model: string;
-  content: TextBlock[];
+  content: ContentBlock[];
   stop_reason: StopReason | null;
   stop_sequence: string | null;
   usage: AnthropicUsage;

@@ -9,6 +9,8 @@ import { InvalidRequestError } from '../../errors.js';
 import type { RequestOutput } from '../../outputs.js';
 import { sendJson, toErrorInfo } from '../openai/http.js';
 import { NamedSseWriter } from '../openai/named_sse.js';
+import { ChatOutputParser, type ChatDelta, toolGrammar, toolMode, type ToolOptions } from '../openai/chat_tools.js';
+import { MessageBlockBuilder } from './message_blocks.js';
 import type { ChatCompletionRequest, ChatMessageParam } from '../openai/protocol.js';
 import type { OpenAIServingChat } from '../openai/serving_chat.js';
 import { OpenAIServing, randomId, type ServingOptions, type TokenizedPrompt } from '../openai/serving_engine.js';
@@ -69,10 +71,26 @@ function appendMessage(out: ChatMessageParam[], m: MessageParam, i: number): voi
   }
 }
 
-function stopReason(o: RequestOutput['outputs'][number]): { reason: StopReason; sequence: string | null } {
+function stopReason(o: RequestOutput['outputs'][number], usedTools: boolean): { reason: StopReason; sequence: string | null } {
+  if (usedTools && o.finishReason !== 'length') return { reason: 'tool_use', sequence: null };
   if (o.finishReason === 'length') return { reason: 'max_tokens', sequence: null };
   if (typeof o.stopReason === 'string') return { reason: 'stop_sequence', sequence: o.stopReason };
   return { reason: 'end_turn', sequence: null };
+}
+
+/** Anthropic's tools (input_schema) and tool_choice (auto / any / tool / none) -> chat completions' ones. */
+function anthropicChatTools(req: CountTokensRequest): Pick<ChatCompletionRequest, 'tools' | 'tool_choice' | 'parallel_tool_calls'> {
+  const tools = (req.tools ?? []).map((t, i) => {
+    if (t.type && t.type !== 'custom') {
+      throw new InvalidRequestError(`tools[${i}] has type '${t.type}': this server takes client tools (name, description, input_schema) only.`, `tools.${i}.type`);
+    }
+    return { type: 'function', function: { name: t.name, description: t.description ?? undefined, parameters: t.input_schema ?? { type: 'object' } } };
+  });
+  const c = req.tool_choice;
+  if (c?.type === 'tool' && !c.name) throw new InvalidRequestError('tool_choice of type "tool" needs a name', 'tool_choice.name');
+  const choice = c === null || c === undefined ? undefined
+    : c.type === 'any' ? 'required' : c.type === 'tool' ? { type: 'function', function: { name: c.name } } : c.type;
+  return { tools: tools.length ? tools : undefined, tool_choice: choice, parallel_tool_calls: c?.disable_parallel_tool_use ? false : undefined };
 }
 
 export class AnthropicServingMessages extends OpenAIServing {
@@ -84,36 +102,46 @@ export class AnthropicServingMessages extends OpenAIServing {
     super(engine, opts);
   }
 
-  private async render(req: CountTokensRequest): Promise<TokenizedPrompt> {
+  private get toolOptions(): ToolOptions {
+    return {
+      enableAutoToolChoice: this.opts.enableAutoToolChoice ?? false,
+      toolCallParser: this.opts.toolCallParser ?? null,
+      reasoningParser: this.engine.args.reasoningParser ?? null,
+    };
+  }
+
+  private async render(req: CountTokensRequest): Promise<{ prompt: TokenizedPrompt; chatReq: ChatCompletionRequest }> {
     this.checkModel(req.model);
     if (req.messages.length === 0) throw new InvalidRequestError('messages: at least one message is required', 'messages');
-    if ((req.tools?.length ?? 0) > 0 && req.tool_choice?.type !== 'none') {
-      throw new InvalidRequestError('Tool use is not supported by this server yet (no tool-call parser); leave tools unset or set tool_choice to {"type": "none"}.', 'tools');
-    }
     const messages: ChatMessageParam[] = [];
     const system = typeof req.system === 'string' ? req.system : (req.system ?? []).map((b) => b.text).join('\n');
     if (system) messages.push({ role: 'system', content: system });
     req.messages.forEach((m, i) => appendMessage(messages, m, i));
-    return this.chat.renderChat({ messages } as ChatCompletionRequest);
+    const chatReq = { messages, ...anthropicChatTools(req) } as ChatCompletionRequest;
+    return { prompt: await this.chat.renderChat(chatReq), chatReq };
   }
 
   /** POST /v1/messages/count_tokens. */
   async countTokens(req: CountTokensRequest, res: ServerResponse): Promise<void> {
-    sendJson(res, 200, { input_tokens: (await this.render(req)).promptTokenIds.length });
+    sendJson(res, 200, { input_tokens: (await this.render(req)).prompt.promptTokenIds.length });
   }
 
   async create(req: MessagesRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     if (req.max_tokens < 1) throw new InvalidRequestError(`max_tokens: must be at least 1, got ${req.max_tokens}`, 'max_tokens');
-    const rendered = await this.render(req);
+    const { prompt: rendered, chatReq } = await this.render(req);
+    const toolOpts = this.toolOptions;
+    const mode = toolMode(chatReq, toolOpts);
+    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null : new ChatOutputParser(mode, toolOpts);
     const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
     const params = this.samplingParams(
-      { temperature: opt(req.temperature), topP: opt(req.top_p), topK: opt(req.top_k), stop: req.stop_sequences ?? [], maxTokens: req.max_tokens, outputKind: 'delta' },
+      { temperature: opt(req.temperature), topP: opt(req.top_p), topK: opt(req.top_k), stop: req.stop_sequences ?? [], maxTokens: req.max_tokens, outputKind: 'delta',
+        structuredOutputs: toolGrammar(chatReq, mode) },
       rendered.promptTokenIds.length,
     );
     const id = `msg_${headerRequestId ?? randomId()}`;
     const gen = this.generate(id, rendered, params, signal, {});
-    if (req.stream) await this.stream(id, gen, res);
-    else await this.full(id, gen, res);
+    if (req.stream) await this.stream(id, gen, res, parser);
+    else await this.full(id, gen, res, parser);
   }
 
   private anthropicUsage(out: RequestOutput, outputTokens: number): AnthropicUsage {
@@ -122,7 +150,7 @@ export class AnthropicServingMessages extends OpenAIServing {
     return { input_tokens: out.promptTokenIds.length - cached, output_tokens: outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: cached };
   }
 
-  private async full(id: string, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse): Promise<void> {
+  private async full(id: string, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse, parser: ChatOutputParser | null): Promise<void> {
     let text = '';
     let tokens = 0;
     let last: RequestOutput | null = null;
@@ -132,13 +160,17 @@ export class AnthropicServingMessages extends OpenAIServing {
       tokens += out.outputs[0].tokenIds.length;
     }
     if (last === null) throw new Error(`request ${id} ended without an output`);
-    const stop = stopReason(last.outputs[0]);
+    const blocks = new MessageBlockBuilder(async () => {});
+    if (parser) await feedWhole(blocks, parser, text);
+    else await blocks.text(text);
+    await blocks.close();
+    const stop = stopReason(last.outputs[0], blocks.usedTools);
     const body: AnthropicMessage = {
       id,
       type: 'message',
       role: 'assistant',
       model: this.modelName,
-      content: text === '' ? [] : [{ type: 'text', text, citations: null }],
+      content: blocks.blocks,
       stop_reason: stop.reason,
       stop_sequence: stop.sequence,
       usage: this.anthropicUsage(last, tokens),
@@ -146,11 +178,12 @@ export class AnthropicServingMessages extends OpenAIServing {
     sendJson(res, 200, body);
   }
 
-  private async stream(id: string, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse): Promise<void> {
+  private async stream(id: string, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse, parser: ChatOutputParser | null): Promise<void> {
     const sse = new NamedSseWriter(res);
     const send = (type: string, fields: Record<string, unknown> = {}) => sse.send(type, { type, ...fields });
+    const blocks = new MessageBlockBuilder(send);
     let tokens = 0;
-    let blockOpen = false;
+    let text = '';
     let last: RequestOutput | null = null;
     try {
       for await (const out of gen) {
@@ -162,16 +195,16 @@ export class AnthropicServingMessages extends OpenAIServing {
         last = out;
         const o = out.outputs[0];
         tokens += o.tokenIds.length;
-        if (o.text === '') continue;
-        if (!blockOpen) {
-          blockOpen = true;
-          await send('content_block_start', { index: 0, content_block: { type: 'text', text: '', citations: null } });
+        text += o.text;
+        if (!parser) await blocks.text(o.text);
+        else {
+          const d = parser.streamed(text, o.finishReason !== null);
+          if (d) await feedDelta(blocks, d);
         }
-        await send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: o.text } });
       }
       if (last === null) throw new Error(`request ${id} ended without an output`);
-      if (blockOpen) await send('content_block_stop', { index: 0 });
-      const stop = stopReason(last.outputs[0]);
+      await blocks.close();
+      const stop = stopReason(last.outputs[0], blocks.usedTools);
       const usage = this.anthropicUsage(last, tokens);
       await send('message_delta', { delta: { stop_reason: stop.reason, stop_sequence: stop.sequence }, usage: { ...usage, server_tool_use: null } });
       await send('message_stop');
@@ -181,4 +214,17 @@ export class AnthropicServingMessages extends OpenAIServing {
     }
     sse.end();
   }
+}
+
+async function feedDelta(blocks: MessageBlockBuilder, d: ChatDelta): Promise<void> {
+  await blocks.thinking(d.reasoning ?? '');
+  await blocks.text(d.content ?? '');
+  for (const c of d.tool_calls ?? []) await blocks.toolCall(c.index, c.function.name, c.function.arguments);
+}
+
+async function feedWhole(blocks: MessageBlockBuilder, parser: ChatOutputParser, text: string): Promise<void> {
+  const parts = parser.whole(text);
+  await blocks.thinking(parts.reasoning ?? '');
+  await blocks.text(parts.content ?? '');
+  for (const [i, t] of parts.toolCalls.entries()) await blocks.toolCall(i, t.function.name, t.function.arguments);
 }

@@ -11,14 +11,15 @@ import type { RequestOutput } from '../../outputs.js';
 import { sendJson, toErrorInfo } from './http.js';
 import { NamedSseWriter } from './named_sse.js';
 import type { ChatCompletionRequest, ChatMessageParam } from './protocol.js';
-import type { OutputMessage, ResponseObject, ResponsesRequest } from './protocol_responses.js';
+import type { ResponseObject, ResponsesRequest } from './protocol_responses.js';
+import { ResponseOutputBuilder, type Emit } from './responses_output.js';
+import { responsesChatTools, textFormatConstraint } from './responses_tools.js';
+import { ChatOutputParser, type ChatDelta, toolGrammar, toolMode, type ToolOptions } from './chat_tools.js';
 import { appendInputItems, appendOutputItems } from './responses_input.js';
 import { ResponsesStore, type StoredResponse } from './responses_store.js';
 import type { OpenAIServingChat } from './serving_chat.js';
 import { OpenAIServing, randomId, type ServingOptions } from './serving_engine.js';
 
-/** Where a run's events go: a stream's writer, or nowhere (a plain or background answer). */
-type Emit = (type: string, fields: Record<string, unknown>) => Promise<void>;
 
 export class OpenAIServingResponses extends OpenAIServing {
   constructor(
@@ -31,17 +32,6 @@ export class OpenAIServingResponses extends OpenAIServing {
   }
 
   private validate(req: ResponsesRequest): void {
-    const useTools = (req.tools?.length ?? 0) > 0 && req.tool_choice !== 'none';
-    if (useTools) {
-      throw new InvalidRequestError(
-        'Tool calling is not supported by this server yet (no tool-call parser); leave tools unset or set tool_choice to "none".',
-        'tools',
-      );
-    }
-    const format = req.text?.format?.type;
-    if (format !== undefined && format !== 'text') {
-      throw new InvalidRequestError(`text.format of type '${format}' (structured outputs) is not supported by this server; use 'text'.`, 'text.format');
-    }
     if (req.background && req.store === false) {
       throw new InvalidRequestError('background can only be used when `store` is true', 'background');
     }
@@ -74,7 +64,10 @@ export class OpenAIServingResponses extends OpenAIServing {
     this.validate(req);
     const history = this.history(req);
     const messages = req.instructions ? [{ role: 'system', content: req.instructions }, ...history] : history;
-    const chatReq = { messages } as ChatCompletionRequest;
+    const chatReq = { messages, ...responsesChatTools(req) } as ChatCompletionRequest;
+    const toolOpts = this.toolOptions;
+    const mode = toolMode(chatReq, toolOpts);
+    const constraint = toolGrammar(chatReq, mode) ?? textFormatConstraint(req);
     const rendered = await this.chat.renderChat(chatReq);
     const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
     const params = this.samplingParams(
@@ -88,6 +81,7 @@ export class OpenAIServingResponses extends OpenAIServing {
         seed: req.seed ?? null,
         maxTokens: req.max_output_tokens ?? null,
         outputKind: 'delta',
+        structuredOutputs: constraint,
       },
       rendered.promptTokenIds.length,
     );
@@ -105,7 +99,8 @@ export class OpenAIServingResponses extends OpenAIServing {
     const emit: Emit = sse
       ? (type, fields) => sse.send(type, { type, sequence_number: seq++, ...fields })
       : async () => {};
-    const run = this.run(response, gen, emit, ac).catch(async (e: unknown) => {
+    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null : new ChatOutputParser(mode, toolOpts);
+    const run = this.run(response, gen, emit, ac, parser, !!sse).catch(async (e: unknown) => {
       if (!background && (!sse || signal.aborted)) throw e; // a plain answer's error is the HTTP error; a gone client needs none
       const info = toErrorInfo(e);
       response.status = 'failed';
@@ -161,55 +156,67 @@ export class OpenAIServingResponses extends OpenAIServing {
     };
   }
 
+  private get toolOptions(): ToolOptions {
+    return {
+      enableAutoToolChoice: this.opts.enableAutoToolChoice ?? false,
+      toolCallParser: this.opts.toolCallParser ?? null,
+      reasoningParser: this.engine.args.reasoningParser ?? null,
+    };
+  }
+
   /**
    * Consumes the generation into `response` (filled in place), emitting the stream's
    * events as it goes; ends with response.completed, response.incomplete (output
    * cut by max_output_tokens) or, when cancelled, the response with status 'cancelled'.
+   * With a parser (tools, reasoning) the text is split into reasoning, message and
+   * function_call items: as it streams, or once at the end for a plain answer.
    */
-  private async run(response: ResponseObject, gen: AsyncGenerator<RequestOutput, void>, emit: Emit, ac: AbortController | null): Promise<void> {
+  private async run(response: ResponseObject, gen: AsyncGenerator<RequestOutput, void>, emit: Emit, ac: AbortController | null,
+    parser: ChatOutputParser | null, streaming: boolean): Promise<void> {
     await emit('response.created', { response: snapshot(response) });
     await emit('response.in_progress', { response: snapshot(response) });
-    const message: OutputMessage = { type: 'message', id: `msg_${randomId()}`, role: 'assistant', status: 'in_progress', content: [] };
-    const part = { type: 'output_text' as const, text: '', annotations: [], logprobs: [] };
-    const at = { item_id: message.id, output_index: 0, content_index: 0 };
+    const out = new ResponseOutputBuilder(response.output, emit);
+    const feed = async (d: ChatDelta) => {
+      await out.reasoning(d.reasoning ?? '');
+      await out.text(d.content ?? '');
+      for (const c of d.tool_calls ?? []) await out.call({ index: c.index, id: c.id, name: c.function.name, arguments: c.function.arguments });
+    };
     let promptTokens = 0;
     let outputTokens = 0;
     let cached = 0;
     let finish: string | null = null;
+    let text = '';
     try {
       let first = true;
-      for await (const out of gen) {
+      for await (const o of gen) {
         if (first) {
           first = false;
-          promptTokens = out.promptTokenIds.length;
-          cached = out.numCachedTokens;
-          response.output.push(message);
-          await emit('response.output_item.added', { output_index: 0, item: structuredClone(message) });
-          message.content.push(part);
-          await emit('response.content_part.added', { ...at, part: structuredClone(part) });
+          promptTokens = o.promptTokenIds.length;
+          cached = o.numCachedTokens;
         }
-        const o = out.outputs[0];
-        outputTokens += o.tokenIds.length;
-        if (o.text !== '') {
-          part.text += o.text;
-          await emit('response.output_text.delta', { ...at, delta: o.text, logprobs: [] });
+        const c = o.outputs[0];
+        outputTokens += c.tokenIds.length;
+        text += c.text;
+        if (c.finishReason !== null) finish = c.finishReason;
+        if (!parser) await out.text(c.text);
+        else if (streaming) {
+          const d = parser.streamed(text, c.finishReason !== null);
+          if (d) await feed(d);
         }
-        if (o.finishReason !== null) finish = o.finishReason;
       }
     } catch (e) {
       if (!ac?.signal.aborted) throw e;
       response.status = 'cancelled';
     }
-    const usage = { input_tokens: promptTokens, input_tokens_details: { cached_tokens: cached }, output_tokens: outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 }, total_tokens: promptTokens + outputTokens };
-    response.usage = usage;
-    const cut = finish === 'length';
-    if (message.content.length > 0) {
-      message.status = response.status === 'cancelled' || cut ? 'incomplete' : 'completed';
-      await emit('response.output_text.done', { ...at, text: part.text, logprobs: [] });
-      await emit('response.content_part.done', { ...at, part: structuredClone(part) });
-      await emit('response.output_item.done', { output_index: 0, item: structuredClone(message) });
+    if (parser && !streaming) {
+      const parts = parser.whole(text);
+      await feed({ reasoning: parts.reasoning ?? undefined, content: parts.content ?? undefined,
+        tool_calls: parts.toolCalls.map((t, index) => ({ index, id: t.id, function: { name: t.function.name, arguments: t.function.arguments } })) });
     }
+    response.usage = { input_tokens: promptTokens, input_tokens_details: { cached_tokens: cached }, output_tokens: outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 }, total_tokens: promptTokens + outputTokens };
+    const cut = finish === 'length';
+    await out.close(response.status === 'cancelled' || cut ? 'incomplete' : 'completed');
     if (response.status === 'cancelled') {
       await emit('response.incomplete', { response: snapshot(response) });
       return;
