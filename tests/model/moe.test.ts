@@ -4,6 +4,9 @@
 // final hidden states, greedy LLM.generate alone / batched / chunked / from the prefix
 // cache; the routing config rules; a public config built with dummy weights.
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModelConfig } from '../../src/config/model_config.js';
 import type { ModelConfig } from '../../src/config/types.js';
@@ -116,4 +119,68 @@ test('MoE families: Qwen3-30B-A3B builds from its public config with dummy weigh
   const q3 = loadModelConfig('tests/fixtures/qwen3moe-bf16');
   assert.throws(() => build({ ...q3, hfConfig: { ...q3.hfConfig, num_experts_per_tok: 9 } }), /num_experts_per_tok 9 must be in \[1, 8\]/);
   assert.throws(() => build({ ...q3, hfConfig: { ...q3.hfConfig, moe_intermediate_size: undefined } }), /moe_intermediate_size/);
+});
+
+/** A safetensors file's tensors: name -> dtype, shape, bytes. */
+function readSafetensors(path: string): Map<string, { dtype: string; shape: number[]; bytes: Buffer }> {
+  const buf = readFileSync(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, { dtype: string; shape: number[]; bytes: Buffer }>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name !== '__metadata__') out.set(name, { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]) });
+  }
+  return out;
+}
+
+function writeSafetensors(path: string, tensors: Map<string, { dtype: string; shape: number[]; bytes: Buffer }>): void {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [name, t] of tensors) {
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.bytes.length] };
+    off += t.bytes.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, ...[...tensors.values()].map((t) => t.bytes)]));
+}
+
+test('Mixtral: transformers 5\'s stacked experts (mlp.experts.gate_up_proj / down_proj) give the same logits as the Hub layout', () => {
+  const src = 'tests/fixtures/mixtral-bf16';
+  const hub = readSafetensors(join(src, 'model.safetensors'));
+  const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+  const [E, F] = [cfg.num_local_experts as number, cfg.intermediate_size as number];
+  const stacked = new Map<string, { dtype: string; shape: number[]; bytes: Buffer }>();
+  for (const [name, t] of hub) {
+    const m = /^(model\.layers\.\d+)\.block_sparse_moe\.(.*)$/.exec(name);
+    if (!m) stacked.set(name, t);
+    else if (m[2] === 'gate.weight') stacked.set(`${m[1]}.mlp.gate.weight`, t);
+    else if (m[2] === 'experts.0.w1.weight') {
+      const part = (e: number, w: string) => hub.get(`${m[1]}.block_sparse_moe.experts.${e}.${w}.weight`)!.bytes;
+      const h = t.shape[1];
+      const e = Array.from({ length: E }, (_, i) => i);
+      stacked.set(`${m[1]}.mlp.experts.gate_up_proj`, { dtype: t.dtype, shape: [E, 2 * F, h], bytes: Buffer.concat(e.flatMap((i) => [part(i, 'w1'), part(i, 'w3')])) });
+      stacked.set(`${m[1]}.mlp.experts.down_proj`, { dtype: t.dtype, shape: [E, h, F], bytes: Buffer.concat(e.map((i) => part(i, 'w2'))) });
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vllm-ts-moe-'));
+  try {
+    copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
+    writeSafetensors(join(dir, 'model.safetensors'), stacked);
+    const ids = [[...loadCompactReference(src).cases[2].promptIds]];
+    const logitsOf = (d: string) => {
+      const m = TestModel.load(d, { blockSize: 4 });
+      try {
+        return m.forward(ids)[0].logits;
+      } finally {
+        m.close();
+      }
+    };
+    const a = logitsOf(src), b = logitsOf(dir);
+    assert.equal(a.length, b.length);
+    assert.deepEqual(new Uint32Array(b.buffer, b.byteOffset, b.length), new Uint32Array(a.buffer, a.byteOffset, a.length));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
