@@ -92,9 +92,12 @@ npx --no-install tsc -p tsconfig.gpu.json || echo "devbundle: tsc reported error
 if [ ! -s .devbundle/node_modules.tar.xz ] || [ package-lock.json -nt .devbundle/node_modules.tar.xz ]; then
   echo "devbundle: packing the production node_modules"
   mapfile -t deps < <(npm ls --omit=dev --all --parseable 2>/dev/null | sed "s|^$PWD/||" | grep '^node_modules/')
-  # koffi: keep the glibc x86-64 build only.
+  # koffi: keep the glibc x86-64 build only; no type declarations, source maps or
+  # TypeScript sources (nothing on the device compiles against them).
   tar --exclude='node_modules/@koromix/koffi-linux-x64/musl_x64' \
-    --exclude='node_modules/koffi/doc' -cf - "${deps[@]}" | xz -T2 -9 > .devbundle/node_modules.tar.xz
+    --exclude='node_modules/koffi/doc' --exclude='node_modules/zod/src' \
+    --exclude='*.d.ts' --exclude='*.d.cts' --exclude='*.d.mts' --exclude='*.map' --exclude='*.md' \
+    -cf - "${deps[@]}" | xz -T2 -9 > .devbundle/node_modules.tar.xz
 fi
 
 tree=$(git ls-files -z -co --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
