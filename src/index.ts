@@ -6,6 +6,7 @@ import type { SamplingParamsInput } from './sampling_params.js';
 export const TINY_MODEL: string = fileURLToPath(new URL('../models/tiny-llama-kjv', import.meta.url));
 
 export { LLM, type LLMOptions, type ChatOptions, type SamplingParamsArg } from './entrypoints/llm.js';
+export type { BeamSearchOutput, BeamSearchParams, BeamSearchSequence } from './entrypoints/beam_search.js';
 export { LLMEngine } from './engine/llm_engine.js';
 export { AsyncLLM, type GenerateOptions } from './engine/async_llm.js';
 export { EngineCore } from './engine/core.js';

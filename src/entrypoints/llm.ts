@@ -8,6 +8,8 @@ import type { PromptType } from '../engine/processor.js';
 import type { EmbeddingRequestOutput, RequestOutput } from '../outputs.js';
 import { makePoolingParams, type PoolingParams } from '../pooling_params.js';
 import { SamplingParams, type SamplingParamsInput } from '../sampling_params.js';
+import { beamSearchOffline } from './beam_search_offline.js';
+import type { BeamSearchOutput, BeamSearchParams } from './beam_search.js';
 import type { ApplyChatTemplateOptions, ChatMessage } from '../tokenizer/tokenizer.js';
 
 export interface LLMOptions extends EngineArgs {
@@ -121,6 +123,15 @@ export class LLM {
     });
     const outs = await this.runEngine(ids, opts.useTqdm ?? this.opts.useTqdm ?? true);
     return outs.map((o) => ({ requestId: o.requestId, promptTokenIds: o.promptTokenIds, outputs: { embedding: o.embedding ?? [] }, finished: o.finished }));
+  }
+
+  /**
+   * vLLM's LLM.beam_search: per prompt the beamWidth best sequences (tokens include
+   * the prompt, text is their decoding), best first. See ./beam_search.ts.
+   */
+  async beamSearch(prompts: PromptType | PromptType[], params: BeamSearchParams): Promise<BeamSearchOutput[]> {
+    const list = Array.isArray(prompts) ? prompts : [prompts];
+    return beamSearchOffline(this.engine, list, params, (ps, sp) => this.generate(ps, sp, { useTqdm: false }));
   }
 
   resetPrefixCache(): boolean {
