@@ -1,6 +1,6 @@
 // Request fields as vLLM's pydantic models treat them: unsupported vLLM fields refused
 // by name, unknown fields warned about once per request, lax numbers and booleans,
-// the 64-bit seed bound, best_of and use_beam_search; GET /v1/models/{id}; the access
+// the 64-bit seed bound, best_of; GET /v1/models/{id}; the access
 // log and the request log.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,8 +37,6 @@ const chat = { messages: [{ role: 'user', content: 'Who art thou?' }], max_token
 test('every field in the unsupported table is refused with a 400 naming it, on completions and chat', async () => {
   const setValue: Record<string, unknown> = {
     best_of: 2,
-    use_beam_search: true,
-    length_penalty: 0.5,
     logits_processors: ['my.module:Proc'],
     bad_words: ['smite'],
     prompt_embeds: 'AAAA',
@@ -57,8 +55,6 @@ test('every field in the unsupported table is refused with a 400 naming it, on c
   }
   const r = await post('/v1/completions', { ...completion, best_of: 2 });
   assert.equal(r.json.error.message, 'vLLM V1 does not yet support best_of.');
-  const beam = await post('/v1/chat/completions', { ...chat, use_beam_search: true });
-  assert.match(beam.json.error.message, /Beam search is not supported/);
 });
 
 test('unset or default values of unsupported fields are accepted', async () => {

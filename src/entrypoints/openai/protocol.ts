@@ -31,6 +31,8 @@ const samplingFields = {
   user: z.string().nullish(),
   // vLLM's extras
   use_beam_search: z.boolean().nullish(),
+  /** Beam search's length normalization exponent (score = cumulative logprob / length^length_penalty). */
+  length_penalty: num().nullish(),
   top_k: int().nullish(),
   min_p: num().nullish(),
   repetition_penalty: num().nullish(),

@@ -22,9 +22,6 @@ const notImplemented = (what: string): Refusal => (v) =>
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, Refusal>> = {
   // vLLM V1's own refusal (its processor raises the same sentence).
   best_of: (v) => (isSet(v) && Number(v) > 1 ? 'vLLM V1 does not yet support best_of.' : null),
-  use_beam_search: (v) =>
-    isSet(v) ? 'Beam search is not supported by this server yet; leave use_beam_search unset (or false).' : null,
-  length_penalty: (v) => (isSet(v) && v !== 1 ? 'length_penalty applies to beam search, which this server does not support.' : null),
   logits_processors: (v) => (isSet(v) ? 'vLLM V1 does not support per request user provided logits processors.' : null),
   bad_words: (v) => (Array.isArray(v) && v.length === 0 ? null : notImplemented('bad_words')(v)),
   prompt_embeds: notImplemented('prompt_embeds (prompts as embeddings)'),

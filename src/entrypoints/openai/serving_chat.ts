@@ -10,6 +10,7 @@ import { chatLogprobs, promptLogprobsJson } from './logprobs.js';
 import type { ChatCompletionRequest, ChatLogProbs, ChatMessageParam, TokenizeChatRequest } from './protocol.js';
 import { ChatOutputParser, parseToolCallArguments, toolGrammar, toolMode, type ToolOptions } from './chat_tools.js';
 import { OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
+import { beamSearch, beamSearchParamsOf } from './serving_beam_search.js';
 
 /** OpenAI content parts -> the text a chat template sees (text parts joined by newlines, as vLLM's "string" format). */
 function messageContent(msg: ChatMessageParam, index: number): string | null {
@@ -106,7 +107,10 @@ export class OpenAIServingChat extends OpenAIServing {
     const params = this.samplingParams(input, rendered.promptTokenIds.length);
 
     const requestId = `chatcmpl-${headerRequestId ?? req.request_id ?? randomId()}`;
-    const gen = this.generate(requestId, rendered, params, signal, { priority: req.priority, cacheSalt: req.cache_salt });
+    const extra = { priority: req.priority, cacheSalt: req.cache_salt };
+    const gen = req.use_beam_search
+      ? beamSearch(this, requestId, rendered, beamSearchParamsOf(this, req, params, rendered.promptTokenIds.length), signal, extra, req.skip_special_tokens ?? true)
+      : this.generate(requestId, rendered, params, signal, extra);
     const role = req.add_generation_prompt === false ? (req.messages.at(-1)?.role ?? 'assistant') : 'assistant';
     const last = req.messages.at(-1);
     const echo = req.echo && last && last.role === role ? (messageContent(last, req.messages.length - 1) ?? '') : null;

@@ -7,6 +7,7 @@ import type { SamplingParams } from '../../sampling_params.js';
 import { SseWriter, toErrorInfo } from './http.js';
 import { completionLogprobs, promptLogprobsJson } from './logprobs.js';
 import type { CompletionLogProbs, CompletionRequest } from './protocol.js';
+import { beamSearch, beamSearchParamsOf } from './serving_beam_search.js';
 import { mergeAsyncIterators, OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
 
 type Steps = (Record<number, Logprob> | null)[];
@@ -33,7 +34,13 @@ export class OpenAIServingCompletion extends OpenAIServing {
     const extra = { priority: req.priority, cacheSalt: req.cache_salt };
     const gens: AsyncGenerator<RequestOutput, void>[] = [];
     try {
-      for (const [i, p] of prompts.entries()) gens.push(this.generate(`${requestId}-${i}`, p, params[i], signal, extra));
+      for (const [i, p] of prompts.entries()) {
+        const id = `${requestId}-${i}`;
+        if (req.use_beam_search) {
+          const beam = beamSearchParamsOf(this, req, params[i], p.promptTokenIds.length);
+          gens.push(beamSearch(this, id, p, beam, signal, extra, req.skip_special_tokens ?? true));
+        } else gens.push(this.generate(id, p, params[i], signal, extra));
+      }
     } catch (e) {
       // A later prompt is invalid: the earlier ones must not run on.
       await Promise.all(gens.map((g) => g.return()));

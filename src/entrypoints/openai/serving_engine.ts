@@ -12,6 +12,7 @@ import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
 import type { PromptGuard } from './prompt_guard.js';
 import type { ChatCompletionRequest, CompletionRequest, UsageInfo } from './protocol.js';
 import { formatRequestLog } from './request_log.js';
+import { checkBeamSearchRequest } from './serving_beam_search.js';
 
 export interface ServingOptions {
   /** Names the model answers to (--served-model-name); the first is reported. */
@@ -91,8 +92,9 @@ export class OpenAIServing {
     if (req.cache_salt !== null && req.cache_salt !== undefined && req.cache_salt === '') {
       throw new InvalidRequestError("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
     }
-    // NOTE: use_beam_search, response_format and the other fields this server does
-    // not implement are refused before validation (request_fields.ts).
+    checkBeamSearchRequest(req);
+    // NOTE: response_format and the other fields this server does not implement are
+    // refused before validation (request_fields.ts).
     if (req.truncate_prompt_tokens !== null && req.truncate_prompt_tokens !== undefined && req.truncate_prompt_tokens < -1) {
       throw new InvalidRequestError('truncate_prompt_tokens must be -1 (the model length) or positive.', 'truncate_prompt_tokens');
     }
