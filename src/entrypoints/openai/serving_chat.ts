@@ -10,7 +10,7 @@ import { chatLogprobs, promptLogprobsJson } from './logprobs.js';
 import type { ChatCompletionRequest, ChatLogProbs, ChatMessageParam, TokenizeChatRequest } from './protocol.js';
 import { ChatOutputParser, parseToolCallArguments, toolGrammar, toolMode, type ToolOptions } from './chat_tools.js';
 import { OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
-import { beamSearch, beamSearchParamsOf } from './serving_beam_search.js';
+import { beamSearch, beamSearchParamsOf, checkBeamSearchRequest } from './serving_beam_search.js';
 
 /** OpenAI content parts -> the text a chat template sees (text parts joined by newlines, as vLLM's "string" format). */
 function messageContent(msg: ChatMessageParam, index: number): string | null {
@@ -81,6 +81,7 @@ export class OpenAIServingChat extends OpenAIServing {
   async create(req: ChatCompletionRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     this.checkModel(req.model);
     this.checkCommon(req);
+    checkBeamSearchRequest(req);
     const top = req.top_logprobs;
     if (top !== null && top !== undefined) {
       if (top < 0 && top !== -1) throw new InvalidRequestError('`top_logprobs` must be a positive value or -1.', 'top_logprobs');

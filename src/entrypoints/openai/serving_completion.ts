@@ -7,7 +7,7 @@ import type { SamplingParams } from '../../sampling_params.js';
 import { SseWriter, toErrorInfo } from './http.js';
 import { completionLogprobs, promptLogprobsJson } from './logprobs.js';
 import type { CompletionLogProbs, CompletionRequest } from './protocol.js';
-import { beamSearch, beamSearchParamsOf } from './serving_beam_search.js';
+import { beamSearch, beamSearchParamsOf, checkBeamSearchRequest } from './serving_beam_search.js';
 import { mergeAsyncIterators, OpenAIServing, randomId, type TokenizedPrompt } from './serving_engine.js';
 
 type Steps = (Record<number, Logprob> | null)[];
@@ -17,6 +17,7 @@ export class OpenAIServingCompletion extends OpenAIServing {
   async create(req: CompletionRequest, res: ServerResponse, signal: AbortSignal, headerRequestId?: string): Promise<void> {
     this.checkModel(req.model);
     this.checkCommon(req);
+    checkBeamSearchRequest(req);
     if (req.suffix !== null && req.suffix !== undefined) {
       throw new InvalidRequestError('suffix is not currently supported', 'suffix');
     }

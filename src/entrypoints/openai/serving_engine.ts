@@ -12,7 +12,6 @@ import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
 import type { PromptGuard } from './prompt_guard.js';
 import type { ChatCompletionRequest, CompletionRequest, UsageInfo } from './protocol.js';
 import { formatRequestLog } from './request_log.js';
-import { checkBeamSearchRequest } from './serving_beam_search.js';
 
 export interface ServingOptions {
   /** Names the model answers to (--served-model-name); the first is reported. */
@@ -92,9 +91,9 @@ export class OpenAIServing {
     if (req.cache_salt !== null && req.cache_salt !== undefined && req.cache_salt === '') {
       throw new InvalidRequestError("Parameter 'cache_salt' must be a non-empty string if provided.", 'cache_salt');
     }
-    checkBeamSearchRequest(req);
     // NOTE: response_format and the other fields this server does not implement are
-    // refused before validation (request_fields.ts).
+    // refused before validation (request_fields.ts); use_beam_search's checks are in
+    // serving_beam_search.ts.
     if (req.truncate_prompt_tokens !== null && req.truncate_prompt_tokens !== undefined && req.truncate_prompt_tokens < -1) {
       throw new InvalidRequestError('truncate_prompt_tokens must be -1 (the model length) or positive.', 'truncate_prompt_tokens');
     }
