@@ -36,11 +36,6 @@ const MODELS: Record<string, ModelFactory> = {
   SmolLM3ForCausalLM: (c, w) => new SmolLM3ForCausalLM(c, w),
 };
 
-/** Adds an architecture (the models of a later file register themselves here). */
-export function registerModel(architecture: string, factory: ModelFactory): void {
-  MODELS[architecture] = factory;
-}
-
 export function supportedArchitectures(): string[] {
   return Object.keys(MODELS).sort();
 }
