@@ -7,22 +7,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { gpuSkipReason } from './helpers.js';
 import { LLM, type LLMOptions } from '../../src/index.js';
-import { isAvailable, loadNative } from '../../src/native/index.js';
+import { loadNative } from '../../src/native/index.js';
 import { TestModel } from '../helpers/forward.js';
 import { mixedPrompts } from '../helpers/prompts.js';
 import { argmaxRows, loadReference } from '../helpers/reference.js';
 
-function gpuSkip(): string | false {
-  if (!isAvailable('cuda')) return 'build/libvllm_cuda.so not built (npm run build:cuda)';
-  try {
-    if (loadNative('cuda').deviceCount() === 0) return 'no CUDA device';
-  } catch (e) {
-    return `CUDA library does not load: ${(e as Error).message}`;
-  }
-  return false;
-}
-const skip = gpuSkip();
+const skip = gpuSkipReason();
 const skipSampling = skip || (loadNative('cuda').missing.has('sample') ? 'vt_sample not in this build' : false);
 const report: Record<string, unknown> = {};
 const save = () => {

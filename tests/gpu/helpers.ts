@@ -23,8 +23,11 @@ export type { NativeOps };
 export function gpuSkipReason(): string | false {
   if (!isAvailable('cuda')) return `no GPU: ${libraryPath('cuda')} is missing (npm run build:cuda)`;
   if (!isAvailable('cpu')) return `the CPU twin ${libraryPath('cpu')} is missing (npm run build:native)`;
-  const cuda = loadNative('cuda');
-  if (cuda.deviceCount() === 0) return 'no GPU: the CUDA library sees no device';
+  try {
+    if (loadNative('cuda').deviceCount() === 0) return 'no GPU: the CUDA library sees no device';
+  } catch (e) {
+    return `the CUDA library does not load: ${(e as Error).message}`;
+  }
   return false;
 }
 

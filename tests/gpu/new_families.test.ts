@@ -9,21 +9,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { gpuSkipReason } from './helpers.js';
 import { LLM } from '../../src/index.js';
-import { isAvailable, loadNative } from '../../src/native/index.js';
 import { TestModel } from '../helpers/forward.js';
 import { loadCompactReference } from '../helpers/compact_reference.js';
 
-function gpuSkip(): string | false {
-  if (!isAvailable('cuda')) return 'build/libvllm_cuda.so not built (npm run build:cuda)';
-  try {
-    if (loadNative('cuda').deviceCount() === 0) return 'no CUDA device';
-  } catch (e) {
-    return `CUDA library does not load: ${(e as Error).message}`;
-  }
-  return false;
-}
-const skip = gpuSkip();
+const skip = gpuSkipReason();
 const report: Record<string, unknown> = {};
 const save = () => {
   const dir = process.env.VLLM_TS_GPU_REPORT;

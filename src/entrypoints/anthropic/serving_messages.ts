@@ -7,8 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { AsyncLLM } from '../../engine/async_llm.js';
 import { InvalidRequestError } from '../../errors.js';
 import type { RequestOutput } from '../../outputs.js';
-import { sendJson, toErrorInfo } from '../openai/http.js';
-import { NamedSseWriter } from '../openai/named_sse.js';
+import { sendJson, SseWriter, toErrorInfo } from '../openai/http.js';
 import { ChatOutputParser, type ChatDelta, toolGrammar, toolMode, type ToolOptions } from '../openai/chat_tools.js';
 import { MessageBlockBuilder } from './message_blocks.js';
 import type { ChatCompletionRequest, ChatMessageParam } from '../openai/protocol.js';
@@ -179,8 +178,8 @@ export class AnthropicServingMessages extends OpenAIServing {
   }
 
   private async stream(id: string, gen: AsyncGenerator<RequestOutput, void>, res: ServerResponse, parser: ChatOutputParser | null): Promise<void> {
-    const sse = new NamedSseWriter(res);
-    const send = (type: string, fields: Record<string, unknown> = {}) => sse.send(type, { type, ...fields });
+    const sse = new SseWriter(res);
+    const send = (type: string, fields: Record<string, unknown> = {}) => sse.sendNamed(type, { type, ...fields });
     const blocks = new MessageBlockBuilder(send);
     let tokens = 0;
     let text = '';

@@ -141,7 +141,11 @@ function isBlank(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** Server-sent events: `data: <json>\n\n` per event, waiting for the client to drain its buffer. */
+/**
+ * Server-sent events, waiting for the client to drain its buffer: `data: <json>` per
+ * event (chat and completion streams), or with an `event: <type>` line before it
+ * (sendNamed: OpenAI's Responses stream and Anthropic's Messages stream).
+ */
 export class SseWriter {
   constructor(private readonly res: ServerResponse) {
     res.writeHead(200, {
@@ -159,6 +163,11 @@ export class SseWriter {
 
   async send(data: unknown): Promise<void> {
     await this.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+  }
+
+  /** One named event; dropped when the client is gone. */
+  async sendNamed(event: string, data: unknown): Promise<void> {
+    await this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   private async write(text: string): Promise<void> {

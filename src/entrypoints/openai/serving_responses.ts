@@ -8,8 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { AsyncLLM } from '../../engine/async_llm.js';
 import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { RequestOutput } from '../../outputs.js';
-import { sendJson, toErrorInfo } from './http.js';
-import { NamedSseWriter } from './named_sse.js';
+import { sendJson, SseWriter, toErrorInfo } from './http.js';
 import type { ChatCompletionRequest, ChatMessageParam } from './protocol.js';
 import type { ResponseObject, ResponsesRequest } from './protocol_responses.js';
 import { ResponseOutputBuilder, type Emit } from './responses_output.js';
@@ -94,10 +93,10 @@ export class OpenAIServingResponses extends OpenAIServing {
     const gen = this.generate(id, rendered, params, ac?.signal ?? signal, { priority: req.priority, cacheSalt: req.cache_salt });
     const entry: StoredResponse = { response, history, abort: ac, done: Promise.resolve() };
 
-    const sse = req.stream ? new NamedSseWriter(res) : null;
+    const sse = req.stream ? new SseWriter(res) : null;
     let seq = 0;
     const emit: Emit = sse
-      ? (type, fields) => sse.send(type, { type, sequence_number: seq++, ...fields })
+      ? (type, fields) => sse.sendNamed(type, { type, sequence_number: seq++, ...fields })
       : async () => {};
     const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null : new ChatOutputParser(mode, toolOpts);
     const run = this.run(response, gen, emit, ac, parser, !!sse).catch(async (e: unknown) => {
