@@ -222,6 +222,16 @@ test('the playground chats, streams, stops, completes and shows the engine live'
     const prefix = await text(page, 'metric-prefix');
     assert.match(prefix, /^\d+\.\d%$/, 'the prefix-cache hit rate is shown');
     await shot(page, '04-completion.png');
+
+    // 5. A JSON schema in the box constrains the output (vLLM's structured_outputs);
+    // EOS ends it (step 3 turned ignore EOS on).
+    await page.getByLabel('ignore EOS').uncheck();
+    await page.getByLabel('JSON schema (structured output)').fill('{"enum": ["yes", "no"]}');
+    await page.getByTestId('send').click();
+    await until('the constrained completion', async () => (await page.getByTestId('completion-stats').getByTestId('stat-tokens').count()) === 1, 10_000);
+    const constrained = await text(page, 'completion-text');
+    assert.ok(['"yes"', '"no"'].includes(constrained), `schema-valid output, got ${JSON.stringify(constrained)}`);
+    await page.getByLabel('JSON schema (structured output)').fill('');
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.getByTestId('mode-chat').click();
     await shot(page, '05-chat-dark.png');
