@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadModelConfig } from '../../src/config/model_config.js';
 import type { ModelConfig } from '../../src/config/types.js';
-import { LLM } from '../../src/index.js';
 import { DummyWeightSource } from '../../src/model_executor/model_loader/index.js';
 import { qwenSparseLayers, SparseMoeBlock } from '../../src/model_executor/models/moe.js';
 import { buildModel } from '../../src/model_executor/models/registry.js';
@@ -18,71 +17,18 @@ import { layerSlidingWindows } from '../../src/model_executor/models/utils.js';
 import type { DecoderForCausalLM } from '../../src/model_executor/models/decoder.js';
 import { WeightLoader } from '../../src/model_executor/weight_loader.js';
 import { loadNative } from '../../src/native/index.js';
+import { compactFixtureTests, type CompactFixture } from '../helpers/compact_fixture_tests.js';
 import { TestModel } from '../helpers/forward.js';
-import { compareLogprobs, decisivePrefix, loadCompactReference } from '../helpers/compact_reference.js';
-import { maxAbsDiff } from '../helpers/reference.js';
+import { loadCompactReference } from '../helpers/compact_reference.js';
 
-const TINY_TOKENIZER = 'models/tiny-llama-kjv';
-const NEAR_TIE = 1e-3;
 
-export const MOE_FIXTURES: { dir: string; arch: string }[] = [
+export const MOE_FIXTURES: CompactFixture[] = [
   { dir: 'tests/fixtures/qwen3moe-bf16', arch: 'Qwen3MoeForCausalLM' },
   { dir: 'tests/fixtures/mixtral-bf16', arch: 'MixtralForCausalLM' },
   { dir: 'tests/fixtures/qwen2moe-bf16', arch: 'Qwen2MoeForCausalLM' },
 ];
 
-for (const { dir, arch } of MOE_FIXTURES) {
-  const name = dir.split('/').pop()!;
-
-  test(`${name} (${arch}): teacher-forced logprobs within 1e-3 of HuggingFace, argmax and hidden states`, () => {
-    const model = TestModel.load(dir, { blockSize: 4 });
-    try {
-      assert.deepEqual(model.config.architectures, [arch]);
-      const { topK, cases } = loadCompactReference(dir);
-      const V = model.config.vocabSize;
-      const results = model.forward(cases.map((c) => [...c.promptIds, ...c.generatedIds]));
-      cases.forEach((c, i) => {
-        const cmp = compareLogprobs(results[i].logits, V, c, topK, NEAR_TIE);
-        assert.ok(cmp.maxLogprobDiff <= 1e-3, `case ${i}: max |Δlogprob| ${cmp.maxLogprobDiff}`);
-        assert.deepEqual(cmp.argmaxMismatches, [], `case ${i}: argmax differs at these positions`);
-        assert.ok(cmp.decisive >= c.logsumexp.length - 2, `case ${i}: only ${cmp.decisive} decisive positions`);
-        const dh = maxAbsDiff(results[i].hidden, c.hidden);
-        assert.ok(dh <= 1e-3, `case ${i}: max |Δhidden| ${dh}`);
-      });
-    } finally {
-      model.close();
-    }
-  });
-
-  test(`${name} (${arch}): greedy tokens match HF alone, batched, chunked and from the prefix cache`, async () => {
-    const { topK, cases } = loadCompactReference(dir);
-    const run = async (opts: { maxNumBatchedTokens: number; enablePrefixCaching: boolean }, idx: number[], twice = false) => {
-      const llm = await LLM.create({ model: dir, tokenizer: TINY_TOKENIZER, useTqdm: false, maxModelLen: 96, maxNumSeqs: 4, blockSize: 4, ...opts });
-      try {
-        const prompts = idx.map((i) => cases[i].prompt);
-        const params = idx.map((i) => ({ temperature: 0, maxTokens: cases[i].generatedIds.length, ignoreEos: true }));
-        let outs = await llm.generate(prompts, params);
-        if (twice) outs = await llm.generate(prompts, params);
-        return outs.map((o) => o.outputs[0].tokenIds);
-      } finally {
-        llm.close();
-      }
-    };
-    const all = cases.map((_, i) => i);
-    const batched = await run({ maxNumBatchedTokens: 256, enablePrefixCaching: false }, all);
-    let compared = 0;
-    cases.forEach((c, i) => {
-      const n = decisivePrefix(c, topK, NEAR_TIE);
-      assert.deepEqual(batched[i].slice(0, n), c.generatedIds.slice(0, n), `case ${i}: first ${n} tokens`);
-      compared += n;
-    });
-    const total = cases.reduce((a, c) => a + c.generatedIds.length, 0);
-    assert.ok(compared >= total / 2, `only ${compared} of ${total} reference tokens are decisive`);
-    for (const i of all) assert.deepEqual((await run({ maxNumBatchedTokens: 256, enablePrefixCaching: false }, [i]))[0], batched[i], `case ${i} alone vs batched`);
-    assert.deepEqual(await run({ maxNumBatchedTokens: 5, enablePrefixCaching: false }, all), batched, 'chunked prefill (5 tokens a step)');
-    assert.deepEqual(await run({ maxNumBatchedTokens: 7, enablePrefixCaching: true }, all, true), batched, 'prefix-cache hits, chunked');
-  });
-}
+compactFixtureTests(MOE_FIXTURES, { aloneEvery: true });
 
 test('MoE config rules: sparse layers (decoder_sparse_step, mlp_only_layers), windows, q/k/v bias', () => {
   const q3 = loadModelConfig('tests/fixtures/qwen3moe-bf16');
