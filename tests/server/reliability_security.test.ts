@@ -54,9 +54,9 @@ function raw(base: string, head: string, body: Buffer | string = '', opts: { wai
 }
 
 test('API keys: compared in constant time over SHA-256 digests; wrong keys of every length get 401', async () => {
-  const src = readFileSync(new URL('../../src/entrypoints/openai/api_server.ts', import.meta.url), 'utf8');
-  const fn = /private authorized\([\s\S]*?\n  }\n/.exec(src)?.[0];
-  assert.ok(fn, 'ApiServer.authorized() is where keys are checked');
+  const src = readFileSync(new URL('../../src/entrypoints/openai/server_access.ts', import.meta.url), 'utf8');
+  const fn = /\n  authorized\([\s\S]*?\n  }\n/.exec(src)?.[0];
+  assert.ok(fn, 'ApiKeys.authorized() is where keys are checked');
   assert.match(src, /import \{[^}]*\btimingSafeEqual\b[^}]*\} from 'node:crypto'/);
   assert.match(src, /createHash\('sha256'\)/, 'keys are hashed to fixed-length digests');
   assert.match(fn, /timingSafeEqual\(\s*\w+\s*,\s*digest\s*\)/, 'digests are compared with crypto.timingSafeEqual');

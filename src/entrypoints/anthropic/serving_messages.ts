@@ -227,3 +227,10 @@ async function feedWhole(blocks: MessageBlockBuilder, parser: ChatOutputParser, 
   await blocks.text(parts.content ?? '');
   for (const [i, t] of parts.toolCalls.entries()) await blocks.toolCall(i, t.function.name, t.function.arguments);
 }
+
+/** An error on the Anthropic routes, in Anthropic's shape ({"type":"error","error":{"type","message"}}). */
+export function sendAnthropicError(res: ServerResponse, e: unknown, headers: Record<string, string>): { code: number } {
+  const { status, body } = anthropicError(e);
+  sendJson(res, status, body, status === 503 ? { 'retry-after': '1', ...headers } : headers);
+  return { code: status };
+}

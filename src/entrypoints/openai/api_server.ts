@@ -2,7 +2,6 @@
 // API-key check on /v1, CORS when --allowed-origins is given, body limits, client
 // disconnects turned into aborts, and a graceful drain.
 import { OpenAIServingEmbedding } from './serving_embedding.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,7 +37,11 @@ import { ResponsesRequestSchema } from './protocol_responses.js';
 import { ResponsesStore, storeSizeFromEnv } from './responses_store.js';
 import { OpenAIServingResponses } from './serving_responses.js';
 import { CountTokensRequestSchema, MessagesRequestSchema } from '../anthropic/protocol.js';
-import { anthropicError, AnthropicServingMessages } from '../anthropic/serving_messages.js';
+import { AnthropicServingMessages, sendAnthropicError } from '../anthropic/serving_messages.js';
+import type { ApiServerOptions } from './api_server_options.js';
+import { ApiKeys, applyCors, TurnQueue } from './server_access.js';
+
+export type { ApiServerOptions } from './api_server_options.js';
 import {
   headerRequestId,
   invocationKind,
@@ -49,48 +52,6 @@ import {
   stripRootPath,
 } from './server_surface.js';
 
-export interface ApiServerOptions {
-  /** Names the model answers to; default: the model path. */
-  servedModelNames?: string[];
-  /** Keys accepted as `Authorization: Bearer <key>` on /v1 routes; none: no check. */
-  apiKeys?: string[];
-  /** CORS origins ('*' for any); none: no CORS headers at all. */
-  allowedOrigins?: string[];
-  /** Largest request body accepted (413 beyond). Default 16 MiB. */
-  maxBodyBytes?: number;
-  /** Log each accepted request's prompt and parameters (--enable-log-requests). Default false. */
-  logRequests?: boolean;
-  /** Characters / token ids of a prompt in request logs (--max-log-len); null: all. Default 2048. */
-  maxLogLen?: number | null;
-  /** One access-log line per HTTP request (off: --disable-uvicorn-access-log). Default true. */
-  accessLog?: boolean;
-  /** Listen on this server (already bound, e.g. before the model loaded) instead of a new one. */
-  httpServer?: Server;
-  trustRequestChatTemplate?: boolean;
-  logger?: Logger;
-  /** --return-tokens-as-token-ids: logprob tokens as 'token_id:N'. */
-  returnTokensAsTokenIds?: boolean;
-  /** --enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens. */
-  enablePromptTokensDetails?: boolean;
-  /** --enable-force-include-usage: usage at the end of every stream. */
-  enableForceIncludeUsage?: boolean;
-  /** --enable-auto-tool-choice: tool_choice "auto" (needs toolCallParser). */
-  enableAutoToolChoice?: boolean;
-  /** --tool-call-parser: hermes, llama3_json or mistral. */
-  toolCallParser?: string | null;
-  /** --root-path: the path prefix a proxy serves this server under. */
-  rootPath?: string;
-  /** --enable-request-id-headers: X-Request-Id on every response. */
-  enableRequestIdHeaders?: boolean;
-  /** --enable-tokenizer-info-endpoint: GET /tokenizer_info. */
-  enableTokenizerInfoEndpoint?: boolean;
-  /** --enable-server-load-tracking: GET /load counts the requests being answered. */
-  enableServerLoadTracking?: boolean;
-  /** --disable-fastapi-docs: no /openapi.json and /docs. */
-  disableDocs?: boolean;
-  /** Responses kept for previous_response_id and GET /v1/responses/{id}; default VLLM_RESPONSES_STORE_MAX_SIZE or 1000. */
-  responsesStoreSize?: number;
-}
 
 interface Ctx {
   req: IncomingMessage;
@@ -117,14 +78,13 @@ const MODEL_ROUTE = '/v1/models/{model}';
 /** Strings up to this long pass the parsing thread whatever the model (chat templates, stop strings...). */
 const LONGEST_OTHER_STRING = 1 << 20;
 
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 export class ApiServer {
   readonly server: Server;
   readonly metrics: PrometheusStatLogger;
   readonly servedModelNames: string[];
   private readonly logger: Logger;
-  private readonly keyDigests: Buffer[];
+  private readonly apiKeys: ApiKeys;
   private readonly allowedOrigins: string[];
   private readonly maxBodyBytes: number;
   private readonly accessLog: boolean;
@@ -147,7 +107,7 @@ export class ApiServer {
   ) {
     this.logger = opts.logger ?? initLogger('api_server');
     this.servedModelNames = opts.servedModelNames?.length ? opts.servedModelNames : [engine.args.servedModelName ?? engine.args.model];
-    this.keyDigests = (opts.apiKeys ?? []).map(sha256);
+    this.apiKeys = new ApiKeys(opts.apiKeys ?? []);
     this.allowedOrigins = opts.allowedOrigins ?? [];
     this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.accessLog = opts.accessLog ?? true;
@@ -352,13 +312,9 @@ export class ApiServer {
   /** The OpenAPI document of this server's routes (GET /openapi.json). */
   openApi(): Record<string, unknown> {
     const routes = Object.fromEntries(Object.entries(this.routes).map(([path, r]) => [path, Object.keys(r ?? {})]));
-    return openApiDocument({ version: VERSION, rootPath: this.rootPath, routes, secured: (p) => this.keyDigests.length > 0 && this.needsKey(p) });
+    return openApiDocument({ version: VERSION, rootPath: this.rootPath, routes, secured: (p) => this.apiKeys.configured && this.apiKeys.needsKey(p) });
   }
 
-  /** Routes that need the API key: /v1 ones, and /invocations (which vLLM leaves open: it serves the same inference). */
-  private needsKey(path: string): boolean {
-    return path.startsWith('/v1') || path === '/invocations';
-  }
 
   /** --uds: listens on a Unix domain socket instead of a TCP port. */
   listenUnix(socketPath: string): Promise<string> {
@@ -381,39 +337,7 @@ export class ApiServer {
     });
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (this.keyDigests.length === 0) return true;
-    const header = req.headers.authorization ?? '';
-    // NOTE: Anthropic's clients send the key as x-api-key.
-    const xApiKey = req.headers['x-api-key'];
-    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : typeof xApiKey === 'string' ? xApiKey : '';
-    const digest = sha256(token);
-    // NOTE: every key is compared, over fixed-length digests, so the time taken
-    // says nothing about which key or how much of it matched.
-    let ok = false;
-    for (const key of this.keyDigests) ok = timingSafeEqual(key, digest) || ok;
-    return ok && token !== '';
-  }
 
-  /** Sets CORS headers; true when the request was a preflight that is now answered. */
-  private cors(req: IncomingMessage, res: ServerResponse): boolean {
-    if (this.allowedOrigins.length === 0) return false;
-    const origin = req.headers.origin;
-    const any = this.allowedOrigins.includes('*');
-    if (origin !== undefined && (any || this.allowedOrigins.includes(origin))) {
-      res.setHeader('access-control-allow-origin', any ? '*' : origin);
-      if (!any) res.setHeader('vary', 'Origin');
-    }
-    if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) return false;
-    res.writeHead(204, {
-      'access-control-allow-methods': 'GET, POST, OPTIONS',
-      'access-control-allow-headers': req.headers['access-control-request-headers'] ?? 'authorization, content-type',
-      'access-control-max-age': '600',
-      'content-length': 0,
-    });
-    res.end();
-    return true;
-  }
 
   /** Routes with a parameter in the path. */
   private dynamicRoute(path: string): Partial<Record<string, Handler>> | undefined {
@@ -430,7 +354,7 @@ export class ApiServer {
     });
     try {
       if (this.requestIdHeaders) setRequestIdHeader(req, res);
-      if (this.cors(req, res)) return;
+      if (applyCors(this.allowedOrigins, req, res)) return;
       let stripped: string;
       try {
         stripped = stripRootPath(new URL(req.url ?? '/', 'http://localhost').pathname, this.rootPath);
@@ -445,7 +369,7 @@ export class ApiServer {
         res.setHeader('allow', Object.keys(route).join(', '));
         throw new HttpError(405, 'MethodNotAllowed', `Method ${req.method} is not allowed on ${path}; use ${Object.keys(route).join(' or ')}`);
       }
-      if (this.needsKey(path) && !this.authorized(req)) {
+      if (this.apiKeys.needsKey(path) && !this.apiKeys.authorized(req)) {
         throw new HttpError(401, 'AuthenticationError', "Unauthorized: send the server's API key as 'Authorization: Bearer <key>'");
       }
       if (this.draining && req.method === 'POST' && path !== '/ping') {
@@ -499,36 +423,4 @@ export class ApiServer {
   }
 }
 
-/**
- * Hands out one turn per event-loop iteration. NOTE: a burst of requests would
- * otherwise be validated and tokenized back to back in one iteration, and a
- * /health probe arriving meanwhile would wait for all of them.
- */
-class TurnQueue {
-  private readonly waiting: (() => void)[] = [];
-  private scheduled = false;
 
-  next(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.waiting.length === 0) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.waiting.shift()!();
-      this.schedule();
-    });
-  }
-}
-
-/** An error on the Anthropic routes, in Anthropic's shape ({"type":"error","error":{"type","message"}}). */
-function sendAnthropicError(res: ServerResponse, e: unknown, headers: Record<string, string>): { code: number } {
-  const { status, body } = anthropicError(e);
-  sendJson(res, status, body, status === 503 ? { 'retry-after': '1', ...headers } : headers);
-  return { code: status };
-}
