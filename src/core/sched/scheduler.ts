@@ -20,7 +20,7 @@ import type { KVCacheBlock } from '../kv_cache/block_pool.js';
 import { type Request, RequestStatus, isFinishedStatus } from '../request.js';
 import type { CachedRequestData, ModelRunnerOutput, NewRequestData, SchedulerOutput } from './output.js';
 import { type RequestQueue, createRequestQueue } from './request_queue.js';
-import { checkStop } from './utils.js';
+import { checkStop, makeOutput } from './utils.js';
 import type { StructuredOutputManager } from '../../structured_output/manager.js';
 import { grammarStatus, stepGrammarBitmask } from './structured_output.js';
 
@@ -100,7 +100,7 @@ export class Scheduler {
       Math.ceil((request.numPromptTokens + 1) / this.blockSize) > maxPromptBlocks
     ) {
       request.status = RequestStatus.FINISHED_IGNORED;
-      this.pendingOutputs.push(this.makeOutput(request, [], null, true));
+      this.pendingOutputs.push(makeOutput(request, [], null, true));
       return;
     }
     const so = request.samplingParams.structuredOutputs;
@@ -216,7 +216,7 @@ export class Scheduler {
   private abortWaiting(request: Request): void {
     this.waiting.popRequest();
     request.status = RequestStatus.FINISHED_ABORTED;
-    this.pendingOutputs.push(this.makeOutput(request, [], null, true));
+    this.pendingOutputs.push(makeOutput(request, [], null, true));
     this.freeRequest(request);
   }
 
@@ -310,7 +310,7 @@ export class Scheduler {
       let newLogprobs = null;
       const lp = i === undefined ? null : modelRunnerOutput.logprobs[i];
       if (request.samplingParams.logprobs !== null && lp) newLogprobs = lp.slice(0, newTokenIds.length);
-      outputs.push(this.makeOutput(request, newTokenIds, newLogprobs, isStopped));
+      outputs.push(makeOutput(request, newTokenIds, newLogprobs, isStopped));
       if (isStopped) {
         stopped.add(request);
         this.freeRequest(request);
@@ -327,31 +327,10 @@ export class Scheduler {
       const request = this.requests.get(reqId);
       if (request === undefined || request.isFinished) continue; // aborted while the step ran
       request.status = RequestStatus.FINISHED_STOPPED;
-      outputs.push({ ...this.makeOutput(request, [], null, true), pooledOutput: pooled });
+      outputs.push({ ...makeOutput(request, [], null, true), pooledOutput: pooled });
       stopped.add(request);
       this.freeRequest(request);
     }
-  }
-
-  private makeOutput(
-    request: Request,
-    newTokenIds: number[],
-    newLogprobs: EngineCoreOutput['newLogprobs'],
-    finished: boolean,
-  ): EngineCoreOutput {
-    const newPromptLogprobs = request.pendingPromptLogprobs;
-    request.pendingPromptLogprobs = null;
-    const events = request.takeEvents();
-    return {
-      requestId: request.requestId,
-      newTokenIds,
-      newLogprobs,
-      newPromptLogprobs,
-      finishReason: finished ? request.getFinishedReason() : null,
-      stopReason: request.stopReason,
-      numCachedTokens: Math.max(0, request.numCachedTokens),
-      ...(events ? { events } : {}),
-    };
   }
 
   /**

@@ -1,5 +1,7 @@
-// Stop conditions checked after each sampled token (vLLM's check_stop).
+// Stop conditions checked after each sampled token (vLLM's check_stop), and the
+// EngineCoreOutput a step reports for one request.
 import { type Request, RequestStatus } from '../request.js';
+import type { EngineCoreOutput } from '../types.js';
 
 /**
  * Sets the request's finished status and returns true when its last output
@@ -31,4 +33,26 @@ export function checkStop(request: Request, maxModelLen: number): boolean {
     return true;
   }
   return false;
+}
+
+/** One request's EngineCoreOutput for this step; takes its pending prompt logprobs and events. */
+export function makeOutput(
+  request: Request,
+  newTokenIds: number[],
+  newLogprobs: EngineCoreOutput['newLogprobs'],
+  finished: boolean,
+): EngineCoreOutput {
+  const newPromptLogprobs = request.pendingPromptLogprobs;
+  request.pendingPromptLogprobs = null;
+  const events = request.takeEvents();
+  return {
+    requestId: request.requestId,
+    newTokenIds,
+    newLogprobs,
+    newPromptLogprobs,
+    finishReason: finished ? request.getFinishedReason() : null,
+    stopReason: request.stopReason,
+    numCachedTokens: Math.max(0, request.numCachedTokens),
+    ...(events ? { events } : {}),
+  };
 }
