@@ -11,7 +11,7 @@ import { getRequestBlockHasher } from '../../src/core/kv_cache/block_hash.js';
 import { commonSlidingWindow, numSkippedTokens } from '../../src/core/kv_cache/sliding_window.js';
 import { SamplingParams } from '../../src/sampling_params.js';
 import { LLM } from '../../src/index.js';
-import { loadReference } from '../helpers/reference.js';
+import { loadCompactReference } from '../helpers/compact_reference.js';
 
 const BS = 4;
 const WINDOW = 8;
@@ -104,7 +104,7 @@ test('freed blocks stay in the prefix cache: the same prompt later hits its whol
 
 test('Mistral (every layer slides): HF greedy tokens with blocks freed as the window moves, chunked or not', async () => {
   const dir = 'tests/fixtures/mistral-swa-fp16';
-  const cases = loadReference(dir);
+  const { cases } = loadCompactReference(dir);
   for (const maxNumBatchedTokens of [3, 64]) {
     const llm = await LLM.create({
       model: dir, tokenizer: 'models/tiny-llama-kjv', useTqdm: false, maxModelLen: 64, maxNumSeqs: 4, blockSize: BS, maxNumBatchedTokens,

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LLM } from '../../src/index.js';
-import { loadReference } from '../helpers/reference.js';
+import { loadCompactReference } from '../helpers/compact_reference.js';
 
 function relErr(a: number[], b: Float64Array | number[]): number {
   let num = 0;
@@ -16,7 +16,7 @@ function relErr(a: number[], b: Float64Array | number[]): number {
 
 for (const [name, dir] of [['tiny-llama-kjv', 'models/tiny-llama-kjv'], ['qwen2-bf16', 'tests/fixtures/qwen2-bf16']] as const) {
   test(`${name}: last and mean pooling equal HF hidden states within 1e-4 relative`, async () => {
-    const ref = loadReference(name === 'tiny-llama-kjv' ? 'tests/fixtures/tiny-llama-kjv' : dir);
+    const ref = loadCompactReference(name === 'tiny-llama-kjv' ? 'tests/fixtures/tiny-llama-kjv' : dir).cases;
     // A small token budget so that long prompts are pooled across prefill chunks.
     const llm = await LLM.create({ model: dir, tokenizer: 'models/tiny-llama-kjv', useTqdm: false, maxNumBatchedTokens: 8 });
     try {

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LLM, type LLMOptions } from '../../src/index.js';
-import { loadReference, type RefCase } from '../helpers/reference.js';
+import { loadCompactReference, rebuildLogits, type CompactCase } from '../helpers/compact_reference.js';
 import { mixedPrompts } from '../helpers/prompts.js';
 
 const MODEL = 'models/tiny-llama-kjv';
-let cases: RefCase[];
+let cases: CompactCase[];
 
 before(() => {
-  cases = loadReference('tests/fixtures/tiny-llama-kjv');
+  cases = loadCompactReference('tests/fixtures/tiny-llama-kjv').cases;
 });
 
 async function withLLM<T>(opts: Partial<LLMOptions>, fn: (llm: LLM) => Promise<T>): Promise<T> {
@@ -114,26 +114,32 @@ test('seeded sampling gives the same tokens whatever else is in the batch; n > 1
 });
 
 test('prompt logprobs of llama-gqa-fp16 equal HuggingFace log-softmax within 1e-3', async () => {
-  const ref = loadReference('tests/fixtures/llama-gqa-fp16');
+  const { topK, cases: ref } = loadCompactReference('tests/fixtures/llama-gqa-fp16');
+  // HF's whole rows, rebuilt from its hidden state and the lm_head (checked against its top-k and logsumexp).
+  const full = rebuildLogits('tests/fixtures/llama-gqa-fp16', ref.slice(0, 2), topK);
   const llm = await LLM.create({ model: 'tests/fixtures/llama-gqa-fp16', useTqdm: false, maxNumBatchedTokens: 8 });
   try {
     const V = llm.engine.modelConfig.vocabSize;
-    for (const c of ref.slice(0, 2)) {
+    for (const [k, c] of ref.slice(0, 2).entries()) {
       const ids = [...c.promptIds, ...c.generatedIds];
       const [o] = await llm.generate({ promptTokenIds: ids }, { temperature: 0, maxTokens: 1, promptLogprobs: 2 });
       const pl = o.promptLogprobs!;
       assert.equal(pl.length, ids.length);
       assert.equal(pl[0], null);
       for (let t = 1; t < ids.length; t++) {
-        const row = c.logits.subarray((t - 1) * V, t * V);
-        let m = -Infinity;
-        for (const x of row) m = Math.max(m, x);
-        let s = 0;
-        for (const x of row) s += Math.exp(x - m);
-        const expected = row[ids[t]] - m - Math.log(s);
+        // The prompt token need not be among HF's top-k: its logit comes from the rebuilt row, the logsumexp as HF stored it.
+        const expected = full[k][(t - 1) * V + ids[t]] - c.logsumexp[t - 1];
         const got = pl[t]![ids[t]].logprob;
         assert.ok(Math.abs(got - expected) <= 1e-3, `position ${t}: ${got} vs ${expected}`);
-        assert.equal(Object.keys(pl[t]!).length >= 2, true);
+        // The two most likely tokens are HF's top two, with HF's logprobs.
+        const top = Object.entries(pl[t]!).filter(([, l]) => l.rank <= 2).sort((a, b) => a[1].rank - b[1].rank);
+        assert.equal(top.length, 2, `position ${t}: two ranked tokens`);
+        const hf = c.topLogits.subarray((t - 1) * topK, t * topK);
+        if (hf[0] - hf[1] < 1e-3 || hf[1] - hf[2] < 1e-3) continue; // a near tie may swap ranks
+        top.forEach(([id, l], j) => {
+          assert.equal(Number(id), c.topIds[(t - 1) * topK + j], `position ${t}: rank ${j + 1}`);
+          assert.ok(Math.abs(l.logprob - (c.topLogits[(t - 1) * topK + j] - c.logsumexp[t - 1])) <= 1e-3, `position ${t}: rank ${j + 1} logprob`);
+        });
       }
     }
   } finally {

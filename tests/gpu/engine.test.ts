@@ -1,4 +1,5 @@
 // The engine on CUDA against HuggingFace: teacher-forced logits of every fixture
+// (whole rows rebuilt from HF's hidden state and lm_head, tests/helpers/compact_reference.ts)
 // model (bf16/fp16, so a tolerance is reported rather than asserted tightly),
 // greedy text of tiny-llama-kjv alone and in a 64-prompt batch with chunked
 // prefill and preemption, and an entirely free block pool afterwards.
@@ -12,7 +13,7 @@ import { LLM, type LLMOptions } from '../../src/index.js';
 import { loadNative } from '../../src/native/index.js';
 import { TestModel } from '../helpers/forward.js';
 import { mixedPrompts } from '../helpers/prompts.js';
-import { argmaxRows, loadReference } from '../helpers/reference.js';
+import { argmaxRows, loadCompactReference, rebuildLogits } from '../helpers/compact_reference.js';
 
 const skip = gpuSkipReason();
 const skipSampling = skip || (loadNative('cuda').missing.has('sample') ? 'vt_sample not in this build' : false);
@@ -41,24 +42,25 @@ test('teacher-forced logits of every fixture model on CUDA: argmax agreement >= 
   for (const [name, dir, refDir] of FIXTURES) {
     const model = TestModel.load(dir, { device: 'cuda' });
     try {
-      const cases = loadReference(refDir ?? dir);
+      const { topK, cases } = loadCompactReference(refDir ?? dir);
+      const full = rebuildLogits(dir, cases, topK); // HF's rows [T, vocab], checked against its top-k and logsumexp
       const V = model.config.vocabSize;
       const res = model.forward(cases.map((c) => [...c.promptIds, ...c.generatedIds]));
       let maxDelta = 0;
       let agree = 0;
       let positions = 0;
-      cases.forEach((c, i) => {
-        for (let j = 0; j < c.logits.length; j++) maxDelta = Math.max(maxDelta, Math.abs(res[i].logits[j] - c.logits[j]));
+      cases.forEach((_, i) => {
+        for (let j = 0; j < full[i].length; j++) maxDelta = Math.max(maxDelta, Math.abs(res[i].logits[j] - full[i][j]));
       });
-      cases.forEach((c, i) => {
+      cases.forEach((_, i) => {
         const a = argmaxRows(res[i].logits, V);
-        const b = argmaxRows(c.logits, V);
+        const b = argmaxRows(full[i], V);
         a.forEach((x, j) => {
           positions++;
           if (x === b[j]) return void agree++;
           // HF's margin between its top-1 and our pick: a disagreement is only
           // acceptable where that margin is within twice the model's logit error.
-          const margin = c.logits[j * V + b[j]] - c.logits[j * V + x];
+          const margin = full[i][j * V + b[j]] - full[i][j * V + x];
           if (margin > 2 * maxDelta) offTies.push(`${name} case ${i} position ${j}: margin ${margin} > 2 x ${maxDelta}`);
         });
       });
@@ -89,7 +91,7 @@ async function withLLM<T>(opts: Partial<LLMOptions>, fn: (llm: LLM) => Promise<T
 }
 
 test('tiny-llama-kjv greedy text on CUDA equals HF, alone and among 64 prompts with chunking and preemption', { skip }, async () => {
-  const cases = loadReference('tests/fixtures/tiny-llama-kjv');
+  const { cases } = loadCompactReference('tests/fixtures/tiny-llama-kjv');
   const params = { temperature: 0, maxTokens: 64 };
   const alone = await withLLM({}, (llm) => llm.generate(cases.map((c) => c.prompt), params));
   alone.forEach((o, i) => assert.deepEqual(o.outputs[0].tokenIds, cases[i].generatedIds, `case ${i} alone`));

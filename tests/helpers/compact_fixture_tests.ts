@@ -5,9 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LLM } from '../../src/index.js';
-import { compareLogprobs, decisivePrefix, loadCompactReference } from './compact_reference.js';
+import { compareLogprobs, decisivePrefix, loadCompactReference, maxAbsDiff } from './compact_reference.js';
 import { TestModel } from './forward.js';
-import { maxAbsDiff } from './reference.js';
 
 const TINY_TOKENIZER = 'models/tiny-llama-kjv';
 /** HF top-1 minus top-2 logit below which either token is a legitimate greedy pick. */

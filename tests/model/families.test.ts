@@ -1,6 +1,7 @@
 // The model families beyond Llama against their HuggingFace fixtures (transformers,
-// fp32 eager): teacher-forced logits, argmax at every position, and greedy
-// generation through LLM.generate.
+// fp32 eager): teacher-forced logits (whole rows rebuilt from HF's hidden state and the
+// lm_head, see tests/helpers/compact_reference.ts), argmax at every position, HF's
+// top-k logprobs and hidden states, and greedy generation through LLM.generate.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { layerSlidingWindows } from '../../src/model_executor/models/utils.js';
 import { WeightLoader } from '../../src/model_executor/weight_loader.js';
 import { DType, loadNative } from '../../src/native/index.js';
 import { TestModel } from '../helpers/forward.js';
-import { argmaxRows, loadReference, maxAbsDiff, type RefCase } from '../helpers/reference.js';
+import { argmaxRows, compareLogprobs, decisivePrefix, loadCompactReference, maxAbsDiff, rebuildLogits } from '../helpers/compact_reference.js';
 
 /** The fixtures made without a tokenizer of their own use the tiny model's (the same BPE). */
 const TINY_TOKENIZER = 'models/tiny-llama-kjv';
@@ -32,35 +33,25 @@ const FIXTURES: { dir: string; arch: string; blockSize?: number }[] = [
   { dir: 'tests/fixtures/llama-mqa-hd128-bf16', arch: 'LlamaForCausalLM' },
 ];
 
-/** Generated tokens up to the first position where the reference's top two logits nearly tie. */
-function decisiveLength(c: RefCase, vocab: number): number {
-  for (let j = 0; j < c.generatedIds.length; j++) {
-    const row = c.logits.subarray((c.promptIds.length - 1 + j) * vocab, (c.promptIds.length + j) * vocab);
-    let a = -Infinity;
-    let b = -Infinity;
-    for (const x of row) {
-      if (x > a) [a, b] = [x, a];
-      else if (x > b) b = x;
-    }
-    if (a - b < NEAR_TIE) return j;
-  }
-  return c.generatedIds.length;
-}
-
 for (const { dir, arch, blockSize } of FIXTURES) {
   const name = dir.split('/').pop()!;
 
-  test(`${name} (${arch}): teacher-forced logits within 1e-3 of HuggingFace, argmax identical`, () => {
+  test(`${name} (${arch}): teacher-forced logits within 1e-3 of HuggingFace, argmax identical, hidden states`, () => {
     const model = TestModel.load(dir, { blockSize });
     try {
       assert.deepEqual(model.config.architectures, [arch]);
-      const cases = loadReference(dir);
+      const { topK, cases } = loadCompactReference(dir);
+      const full = rebuildLogits(dir, cases, topK);
       const V = model.config.vocabSize;
       const results = model.forward(cases.map((c) => [...c.promptIds, ...c.generatedIds]));
       cases.forEach((c, i) => {
-        const d = maxAbsDiff(results[i].logits, c.logits);
-        assert.ok(d <= 1e-3, `case ${i}: max |Δlogit| ${d}`);
-        assert.deepEqual(argmaxRows(results[i].logits, V), argmaxRows(c.logits, V), `case ${i}: argmax differs`);
+        const d = maxAbsDiff(results[i].logits, full[i]);
+        assert.ok(d <= 1e-3, `case ${i}: max |Δlogit| ${d} over the whole vocabulary`);
+        assert.deepEqual(argmaxRows(results[i].logits, V), argmaxRows(full[i], V), `case ${i}: argmax differs`);
+        const cmp = compareLogprobs(results[i].logits, V, c, topK, 0);
+        assert.ok(cmp.maxLogprobDiff <= 1e-3, `case ${i}: max |Δlogprob| ${cmp.maxLogprobDiff} over HF's top-${topK}`);
+        const dh = maxAbsDiff(results[i].hidden, c.hidden);
+        assert.ok(dh <= 1e-3, `case ${i}: max |Δhidden| ${dh}`);
       });
     } finally {
       model.close();
@@ -68,18 +59,17 @@ for (const { dir, arch, blockSize } of FIXTURES) {
   });
 
   test(`${name} (${arch}): greedy LLM.generate reproduces HuggingFace's continuation`, async () => {
-    const cases = loadReference(dir);
+    const { topK, cases } = loadCompactReference(dir);
     const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? undefined : TINY_TOKENIZER;
     const llm = await LLM.create({ model: dir, tokenizer, useTqdm: false, maxModelLen: 64, maxNumSeqs: 4, blockSize });
     try {
-      const V = llm.engine.modelConfig.vocabSize;
       const params = cases.map((c) => ({ temperature: 0, maxTokens: c.generatedIds.length }));
       const outs = await llm.generate(cases.map((c) => c.prompt), params);
       let compared = 0;
       outs.forEach((o, i) => {
         const c = cases[i];
         assert.deepEqual(o.promptTokenIds, c.promptIds, `case ${i}: prompt ids`);
-        const n = decisiveLength(c, V);
+        const n = decisivePrefix(c, topK, NEAR_TIE);
         assert.deepEqual(o.outputs[0].tokenIds.slice(0, n), c.generatedIds.slice(0, n), `case ${i}: first ${n} tokens`);
         compared += n;
       });
@@ -96,7 +86,7 @@ test('mistral-swa-fp16: the fixture is sensitive to the window, and chunked pref
   const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
   // HF's logits without the window differ by more than the tolerance: ignoring it cannot pass.
   for (const c of ref.cases) assert.ok(c.max_abs_diff_without_sliding_window > 0.1);
-  const cases = loadReference(dir);
+  const { cases } = loadCompactReference(dir);
   const prompts = cases.map((c) => ({ promptTokenIds: [...c.promptIds, ...c.generatedIds.slice(0, 8)] }));
   const params = { temperature: 0, maxTokens: 6, ignoreEos: true };
   const run = async (maxNumBatchedTokens: number) => {

@@ -4,24 +4,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
-import { loadReference, type RefCase } from '../helpers/reference.js';
+import { loadCompactReference, type CompactCase } from '../helpers/compact_reference.js';
 import { startServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
 let client: OpenAI;
-let ref: RefCase[];
+let ref: CompactCase[];
 
 before(async () => {
   s = await startServer();
   client = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'none', maxRetries: 0 });
-  ref = loadReference('tests/fixtures/tiny-llama-kjv');
+  ref = loadCompactReference('tests/fixtures/tiny-llama-kjv').cases;
 });
 
 after(async () => {
   await s.server.close();
 });
 
-function expected(c: RefCase): number[] {
+function expected(c: CompactCase): number[] {
   const H = 256;
   const T = c.promptIds.length;
   const v = Array.from(c.hidden.subarray((T - 1) * H, T * H));

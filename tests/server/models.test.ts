@@ -2,7 +2,7 @@
 // real server answers a greedy completion with HuggingFace's continuation.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadReference } from '../helpers/reference.js';
+import { loadCompactReference } from '../helpers/compact_reference.js';
 import { startServer } from './helpers.js';
 
 const MODELS = ['llama-gqa-fp16', 'qwen2-bf16', 'gemma-fp32', 'gpt2-fp32', 'mistral-swa-fp16', 'qwen3-bf16', 'llama-mqa-hd128-bf16'];
@@ -10,7 +10,7 @@ const MODELS = ['llama-gqa-fp16', 'qwen2-bf16', 'gemma-fp32', 'gpt2-fp32', 'mist
 for (const name of MODELS) {
   test(`serve ${name}: greedy completion equals HF's continuation`, async () => {
     const dir = `tests/fixtures/${name}`;
-    const c = loadReference(dir)[0];
+    const c = loadCompactReference(dir).cases[0];
     const s = await startServer({}, { model: dir, tokenizer: 'models/tiny-llama-kjv', maxModelLen: 256 });
     try {
       const models = (await (await fetch(`${s.base}/v1/models`)).json()) as { data: { id: string }[] };
