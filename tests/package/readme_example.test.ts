@@ -10,9 +10,11 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Files under /static/ the playground loads. */
+const INSTALLED_ASSETS = ['playground.css', 'vendor/marked.js', 'vendor/purify.js', 'vendor/highlight.js', 'vendor/hljs/python.js', 'vendor/highlight-light.css'];
 const dir = mkdtempSync(join(tmpdir(), 'vllm-ts-pack-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -75,6 +77,17 @@ test('the README offline example runs verbatim from a project that installed the
   assert.match(lines.at(-1)!, /^\d+$/, 'the embedding length comes last');
   assert.ok(Number(lines.at(-1)) > 0);
   assert.ok(lines.slice(0, -1).join('').trim().length > 0, 'the generations printed text');
+
+  // The web pages' files from the installed package: its own static/ and the browser
+  // libraries (marked, DOMPurify, highlight.js) from its installed dependencies.
+  const servingStatic = pathToFileURL(join(installed, 'dist', 'entrypoints', 'openai', 'serving_static.js')).href;
+  const assets = await run(process.execPath, ['--input-type=module', '-e', `
+    const { staticAsset } = await import(${JSON.stringify(servingStatic)});
+    for (const p of ${JSON.stringify(INSTALLED_ASSETS)}) {
+      const a = staticAsset(p);
+      if (a === null || a.body.length < 100) throw new Error('the installed package does not serve ' + p);
+    }`], project);
+  assert.equal(assets.code, 0, assets.out);
 
   // The public types, by name, from the packed declarations.
   writeFileSync(join(project, 'types.ts'), `

@@ -27,11 +27,12 @@ import {
 } from './protocol.js';
 import { OpenAIServingChat } from './serving_chat.js';
 import { OpenAIServingCompletion } from './serving_completion.js';
-import { listModels } from './serving_models.js';
+import { defaultSamplingParams, listModels } from './serving_models.js';
 import { PLAYGROUND_PATHS, servePlayground } from './serving_playground.js';
 import { OpenAIServingTokenization } from './serving_tokenization.js';
 import { openApiDocument } from './openapi.js';
 import { serveDocs } from './serving_docs.js';
+import { STATIC_PREFIX, serveStatic } from './serving_static.js';
 import { tokenizerInfo } from './serving_tokenizer_info.js';
 import { ResponsesRequestSchema } from './protocol_responses.js';
 import { ResponsesStore, storeSizeFromEnv } from './responses_store.js';
@@ -74,6 +75,11 @@ export const VERSION: string = (() => {
 
 const MODEL_PREFIX = '/v1/models/';
 const MODEL_ROUTE = '/v1/models/{model}';
+
+const staticHandler: Handler = (ctx) => {
+  if (!serveStatic(ctx)) throw new HttpError(404, 'NotFoundError', `No file ${ctx.path}`);
+};
+const STATIC_ROUTE = { GET: staticHandler, HEAD: staticHandler };
 
 /** Strings up to this long pass the parsing thread whatever the model (chat templates, stop strings...). */
 const LONGEST_OTHER_STRING = 1 << 20;
@@ -156,7 +162,7 @@ export class ApiServer {
         },
       },
       '/v1/models': {
-        GET: ({ res }) => sendJson(res, 200, listModels(this.servedModelNames, engine.args.model, engine.modelConfig.maxModelLen)),
+        GET: ({ res }) => sendJson(res, 200, this.modelList()),
       },
       // The model id is the rest of the path (ids like org/name hold slashes); see dynamicRoute.
       [MODEL_ROUTE]: {
@@ -283,9 +289,14 @@ export class ApiServer {
     return r.data;
   }
 
+  private modelList() {
+    const defaults = defaultSamplingParams(this.engine.defaultSamplingOverrides);
+    return listModels(this.servedModelNames, this.engine.args.model, this.engine.modelConfig.maxModelLen, defaults);
+  }
+
   /** GET /v1/models/{id}: the model card of one served name (ids may hold slashes), or 404. */
   private retrieveModel(id: string): unknown {
-    const list = listModels(this.servedModelNames, this.engine.args.model, this.engine.modelConfig.maxModelLen);
+    const list = this.modelList();
     const card = list.data.find((m) => m.id === id);
     if (!card) throw new NotFoundError(`The model \`${id.length > 200 ? `${id.slice(0, 200)}...` : id}\` does not exist.`);
     return card;
@@ -341,6 +352,7 @@ export class ApiServer {
 
   /** Routes with a parameter in the path. */
   private dynamicRoute(path: string): Partial<Record<string, Handler>> | undefined {
+    if (path.startsWith(STATIC_PREFIX)) return STATIC_ROUTE;
     if (!path.startsWith(MODEL_PREFIX) || path.length === MODEL_PREFIX.length) return undefined;
     return this.routes[MODEL_ROUTE];
   }

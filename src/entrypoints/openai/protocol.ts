@@ -182,7 +182,22 @@ export interface ModelCard {
   root: string | null;
   parent: string | null;
   max_model_len: number | null;
+  /** vllm-ts's own field: what a request gets for the sampling fields it leaves out. */
+  default_sampling_params: DefaultSamplingParams;
   permission: Record<string, unknown>[];
+}
+
+/** The sampling defaults of a model card (the API's names). */
+export interface DefaultSamplingParams {
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  min_p: number;
+  presence_penalty: number;
+  frequency_penalty: number;
+  repetition_penalty: number;
+  /** null: up to the context length. */
+  max_tokens: number | null;
 }
 
 export const EmbeddingRequestSchema = z.object({

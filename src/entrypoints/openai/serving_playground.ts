@@ -22,9 +22,10 @@ let cached: Page | null = null;
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
 /**
- * The page's Content-Security-Policy: nothing but the server itself, and only the
- * page's own inline <script> and <style> blocks (by hash), so that injected markup
- * can run nothing.
+ * The page's Content-Security-Policy: nothing but the server itself: its own
+ * scripts and styles under /static/ and the page's own inline <script> and <style>
+ * blocks (by hash), so that injected markup (inline scripts, event handlers, style
+ * attributes, anything from elsewhere) can run nothing.
  */
 export function contentSecurityPolicy(html: string): string {
   const hashes = (tag: string) => [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => sha256(m[1]));
@@ -32,8 +33,8 @@ export function contentSecurityPolicy(html: string): string {
   const styles = hashes('style');
   return [
     "default-src 'self'",
-    `script-src ${scripts.join(' ') || "'none'"}`,
-    `style-src ${styles.join(' ') || "'none'"}`,
+    `script-src 'self' ${scripts.join(' ')}`.trimEnd(),
+    `style-src 'self' ${styles.join(' ')}`.trimEnd(),
     "img-src 'self' data:",
     "connect-src 'self'",
     "object-src 'none'",
