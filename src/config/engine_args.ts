@@ -1,5 +1,6 @@
 // EngineArgs: everything a user can set when creating an engine (vLLM's names in
 // camelCase; the CLI maps --kebab-case flags onto them).
+import { resolveSpeculativeConfig, type SpeculativeConfig, type SpeculativeConfigInput } from './speculative.js';
 
 export type DeviceArg = 'auto' | 'cpu' | 'cuda';
 export type DtypeArg = 'auto' | 'bfloat16' | 'float16' | 'float32';
@@ -47,6 +48,8 @@ export interface EngineArgs {
   reasoningParser?: string;
   /** vLLM's --structured-outputs-config: defaults for requests that do not set them. */
   structuredOutputsConfig?: { disableAnyWhitespace?: boolean };
+  /** vLLM's --speculative-config / speculative_config: n-gram speculative decoding (./speculative.ts). */
+  speculativeConfig?: SpeculativeConfigInput | null;
 }
 
 export const ENGINE_ARGS_DEFAULTS = {
@@ -77,7 +80,11 @@ type Defaulted =
  * gpuMemoryUtilization on CUDA (the device decides). Other fields pass through.
  */
 export type ResolvedEngineArgs = Readonly<
-  Omit<EngineArgs, Defaulted | 'kvCacheMemoryBytes'> & Required<Pick<EngineArgs, Defaulted>> & { kvCacheMemoryBytes: number | null }
+  Omit<EngineArgs, Defaulted | 'kvCacheMemoryBytes' | 'speculativeConfig'> & Required<Pick<EngineArgs, Defaulted>> & {
+    kvCacheMemoryBytes: number | null;
+    /** null: no speculative decoding. */
+    speculativeConfig: SpeculativeConfig | null;
+  }
 >;
 
 /** The CPU's KV cache budget when kvCacheMemoryBytes is not set (the device decides: see ResolvedEngineArgs). */
@@ -101,5 +108,6 @@ export function resolveEngineArgs(args: EngineArgs): ResolvedEngineArgs {
     loadFormat: args.loadFormat ?? d.loadFormat,
     numThreads: args.numThreads ?? 0,
     enforceEager: args.enforceEager ?? d.enforceEager,
+    speculativeConfig: resolveSpeculativeConfig(args.speculativeConfig),
   };
 }

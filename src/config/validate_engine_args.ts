@@ -2,6 +2,7 @@
 // negative KV cache size, a GPU fraction above 1) gets one sentence naming the flag,
 // not a failure deep in the KV-cache sizing minutes later.
 import type { EngineArgs } from './engine_args.js';
+import { resolveSpeculativeConfig } from './speculative.js';
 
 export class EngineArgsError extends Error {
   override name = 'EngineArgsError';
@@ -23,6 +24,7 @@ const FLAG: Partial<Record<keyof EngineArgs, string>> = {
   gpuMemoryUtilization: '--gpu-memory-utilization',
   numThreads: '--num-threads',
   seed: '--seed',
+  speculativeConfig: '--speculative-config',
 };
 
 const name = (field: keyof EngineArgs) => (FLAG[field] ? `${FLAG[field]} (${field})` : field);
@@ -51,5 +53,10 @@ export function validateEngineArgs(args: EngineArgs): void {
   const g = args.gpuMemoryUtilization;
   if (g !== undefined && !(typeof g === 'number' && g > 0 && g <= 1)) {
     throw new EngineArgsError(`${name('gpuMemoryUtilization')} must be a fraction in (0, 1], got ${JSON.stringify(g)}.`, 'gpuMemoryUtilization');
+  }
+  try {
+    resolveSpeculativeConfig(args.speculativeConfig);
+  } catch (e) {
+    throw new EngineArgsError(`${name('speculativeConfig')}: ${(e as Error).message}.`, 'speculativeConfig');
   }
 }

@@ -67,6 +67,12 @@ export class Request {
    * returns partial prefills).
    */
   pendingPromptLogprobs: PositionLogprobs[] | null = null;
+  /**
+   * Draft tokens proposed after the request's last step (speculative decoding): the
+   * next schedule() computes them after its last token, and the runner verifies them.
+   * Not part of allTokenIds; cleared on preemption (core/sched/spec_decode.ts).
+   */
+  specTokenIds: number[] = [];
   /** Requests with samplingParams.structuredOutputs: the grammar state (set by the scheduler). */
   structuredOutputRequest: StructuredOutputRequest | null = null;
 
@@ -119,6 +125,11 @@ export class Request {
 
   get numTokens(): number {
     return this.allTokenIds.length;
+  }
+
+  /** numTokens plus the draft tokens it carries (vLLM's num_tokens_with_spec). */
+  get numTokensWithSpec(): number {
+    return this.allTokenIds.length + this.specTokenIds.length;
   }
 
   get numOutputTokens(): number {

@@ -75,6 +75,19 @@ export interface SchedulerStats {
    * capacity. Absent: none.
    */
   numDeferredWaitingReqs?: number;
+  /** Speculative decoding this step (vLLM's SpecDecodingStats); absent when nothing was verified. */
+  specDecodingStats?: SpecDecodingStats;
+}
+
+/** vLLM's SpecDecodingStats: drafts verified in one step, and how many of their tokens were accepted. */
+export interface SpecDecodingStats {
+  /** K of the speculative config: the length of numAcceptedTokensPerPos. */
+  numSpecTokens: number;
+  numDrafts: number;
+  numDraftTokens: number;
+  numAcceptedTokens: number;
+  /** [numSpecTokens]: drafts whose token at position i was accepted. */
+  numAcceptedTokensPerPos: number[];
 }
 
 export interface EngineCoreOutputs {

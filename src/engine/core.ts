@@ -62,7 +62,8 @@ export class EngineCore {
       vocabSize: mc.vocabSize,
       ...(args.reasoningParser ? reasoningIds(tokenizerDir, args.reasoningParser) : {}),
     });
-    const scheduler = new Scheduler(schedulerConfig, cacheConfig, { structuredOutputManager });
+    const numSpeculativeTokens = config.speculativeConfig?.numSpeculativeTokens ?? 0;
+    const scheduler = new Scheduler(schedulerConfig, cacheConfig, { structuredOutputManager, numSpeculativeTokens });
     const tokens = (info.numBlocks - 1) * info.blockSize;
     logger.info(
       `${mc.architectures[0]} on ${info.device} (${info.deviceName}): weights ${fmtBytes(info.weightBytes)} loaded in ` +

@@ -48,9 +48,12 @@ export class CudaGraphRunner {
     return this.sizes.find((s) => s >= numReqs) ?? null;
   }
 
-  /** A pure decode step that every request samples from, small enough for a bucket. */
+  /**
+   * A pure decode step that every request samples from, small enough for a bucket.
+   * NOTE: a speculative step (1 + k query tokens per request with drafts) runs eagerly.
+   */
   canRun(b: BatchInputs): boolean {
-    return b.maxQueryLen === 1 && b.promptLogprobRows.length === 0 && b.samplingReqs.length === b.reqs.length &&
+    return b.maxQueryLen === 1 && !b.hasDrafts && b.promptLogprobRows.length === 0 && b.samplingReqs.length === b.reqs.length &&
       b.maxBlocksPerSeq <= this.maxBlocksPerSeq && this.bucketFor(b.reqs.length) !== null;
   }
 

@@ -42,8 +42,16 @@ export interface BatchInputs {
   maxSeqLen: number;
   /** Index into reqs of the requests that sample this step (their chunk reaches the last known token). */
   samplingReqs: number[];
-  /** Row (token index) of each sampling request's last token. */
+  /**
+   * Rows (token indices) that sample: per sampling request, its last token's; with
+   * drafts (speculative decoding), its last 1 + k tokens' (the last known token and
+   * the k drafts: k + 1 positions verified at once).
+   */
   sampleRows: number[];
+  /** Per sampling request (the order of samplingReqs): its draft tokens this step ([] without). */
+  draftTokenIds: number[][];
+  /** True when some request verifies drafts this step. */
+  hasDrafts: boolean;
   /** Per request with prompt logprobs in this chunk: the rows and the prompt tokens they predict. */
   promptLogprobRows: { req: number; rows: number[]; nextTokens: number[] }[];
 }
@@ -73,6 +81,8 @@ export function updateStates(states: Map<string, CachedRequestState>, so: Schedu
   }
 }
 
+const NO_DRAFTS: number[] = [];
+
 export function prepareInputs(states: Map<string, CachedRequestState>, so: SchedulerOutput, blockSize: number): BatchInputs {
   const ids = Object.keys(so.numScheduledTokens);
   const reqs = ids.map((id) => {
@@ -92,14 +102,18 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   const samplingReqs: number[] = [];
   const sampleRows: number[] = [];
   const promptLogprobRows: BatchInputs['promptLogprobRows'] = [];
+  const draftTokenIds: number[][] = [];
+  const specTokens = so.scheduledSpecDecodeTokens ?? {};
   let t = 0;
   reqs.forEach((s, r) => {
     const n = so.numScheduledTokens[s.reqId];
     const start = s.numComputedTokens;
+    const known = numTokensOf(s);
+    const drafts = specTokens[s.reqId] ?? NO_DRAFTS;
     queryStartLoc[r] = t;
     for (let j = 0; j < n; j++) {
       const pos = start + j;
-      inputIds[t + j] = tokenAt(s, pos);
+      inputIds[t + j] = pos < known ? tokenAt(s, pos) : drafts[pos - known];
       positions[t + j] = pos;
       slotMapping[t + j] = s.blockIds[Math.floor(pos / blockSize)] * blockSize + (pos % blockSize);
     }
@@ -108,9 +122,10 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
     maxQueryLen = Math.max(maxQueryLen, n);
     maxSeqLen = Math.max(maxSeqLen, end);
     maxBlocksPerSeq = Math.max(maxBlocksPerSeq, Math.ceil(end / blockSize));
-    if (end >= numTokensOf(s) && !s.poolingParams) {
+    if (end >= known + drafts.length && !s.poolingParams) {
       samplingReqs.push(r);
-      sampleRows.push(t + n - 1);
+      draftTokenIds.push(drafts);
+      for (let j = drafts.length; j >= 0; j--) sampleRows.push(t + n - 1 - j);
     }
     const P = s.promptTokenIds.length;
     if (s.samplingParams.promptLogprobs !== null && start < P - 1) {
@@ -133,5 +148,6 @@ export function prepareInputs(states: Map<string, CachedRequestState>, so: Sched
   return {
     reqs, numTokens: T, inputIds, positions, slotMapping, queryStartLoc, seqLens, blockTables,
     maxBlocksPerSeq, maxQueryLen, maxSeqLen, samplingReqs, sampleRows, promptLogprobRows,
+    draftTokenIds, hasDrafts: draftTokenIds.some((d) => d.length > 0),
   };
 }

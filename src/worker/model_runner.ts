@@ -12,6 +12,9 @@ import { Pooler } from './pooler.js';
 import type { StepSampler } from './sampler.js';
 import { attentionMetadataOf, deviceStepInputs, type StepInputLayout, stepInputLength, writeStepInputs } from './step_inputs.js';
 import { applyGrammarBitmask } from '../structured_output/apply_bitmask.js';
+import type { NgramProposer } from './spec_decode/ngram_proposer.js';
+import { rejectionSample } from './spec_decode/rejection_sampler.js';
+import { proposeDrafts } from './spec_decode/propose.js';
 
 /** Marks where a step's time goes (metrics/step_timer.ts's StepTimer, handed down by the engine core). */
 export interface PhaseTimer {
@@ -38,6 +41,8 @@ export interface ModelRunnerOptions {
   graphRunner?: CudaGraphRunner | null;
   /** Where the runner marks its phases (the engine core's StepTimer); none by default. */
   timer?: PhaseTimer;
+  /** Speculative decoding: proposes each sampling request's drafts for its next step (null: off). */
+  proposer?: NgramProposer | null;
 }
 
 /** One step's logits: the sampling rows' (device) and the prompt-logprob rows' (host f32). */
@@ -59,6 +64,7 @@ export class ModelRunner {
   readonly sampler: StepSampler;
   readonly graphRunner: CudaGraphRunner | null;
   readonly timer: PhaseTimer;
+  readonly proposer: NgramProposer | null;
   private readonly pooler: Pooler;
   private readonly states = new Map<string, CachedRequestState>();
 
@@ -74,6 +80,7 @@ export class ModelRunner {
     this.sampler = o.sampler;
     this.graphRunner = o.graphRunner ?? null;
     this.timer = o.timer ?? NO_TIMER;
+    this.proposer = o.proposer ?? null;
     this.pooler = new Pooler(o.ops, o.act);
   }
 
@@ -94,11 +101,15 @@ export class ModelRunner {
       }
       if (so.grammarBitmask && logits.sampleLogits) {
         // Structured outputs: mask the constrained rows where the logits are, before either sampler.
-        const rowReqIds = batch.samplingReqs.map((r) => batch.reqs[r].reqId);
+        const rowReqIds = batch.samplingReqs.flatMap((r, i) => new Array<string>(batch.draftTokenIds[i].length + 1).fill(batch.reqs[r].reqId));
         applyGrammarBitmask(this.ops, this.ws, logits.sampleLogits, so.grammarBitmask, rowReqIds, this.vocabSize, this.act);
       }
       const out = this.sample(batch, logits);
       timer.mark('sample');
+      if (this.proposer !== null) {
+        out.specTokenIds = proposeDrafts(this.proposer, batch);
+        timer.mark('propose');
+      }
       return out;
     } finally {
       this.ws.reset();
@@ -140,7 +151,15 @@ export class ModelRunner {
     const reqIds = b.reqs.map((r) => r.reqId);
     const sampledTokenIds: number[][] = b.reqs.map(() => []);
     const logprobs: (PositionLogprobs[] | null)[] = b.reqs.map(() => null);
-    if (sampleLogits && b.samplingReqs.length > 0) {
+    if (sampleLogits && b.hasDrafts) {
+      // Speculative decoding: k + 1 rows per request with drafts, verified by the rejection rule.
+      const res = rejectionSample(this.sampler, this.ws, sampleLogits, b.samplingReqs.map((r) => b.reqs[r]), b.draftTokenIds);
+      b.samplingReqs.forEach((r, i) => {
+        sampledTokenIds[r] = res.tokenIds[i];
+        b.reqs[r].outputTokenIds.push(...res.tokenIds[i]);
+        logprobs[r] = res.logprobs[i] ? [res.logprobs[i]!] : null;
+      });
+    } else if (sampleLogits && b.samplingReqs.length > 0) {
       const res = this.sampler.sample(this.ws, sampleLogits, b.samplingReqs.map((r) => b.reqs[r]));
       b.samplingReqs.forEach((r, i) => {
         const tok = res.tokenIds[i];

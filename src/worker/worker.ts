@@ -19,6 +19,7 @@ import { CudaGraphRunner } from './cuda_graph.js';
 import { ModelRunner, type ModelRunnerOptions, type PhaseTimer } from './model_runner.js';
 import { createSampler, type StepSampler } from './sampler.js';
 import { chooseDevice } from './device_choice.js';
+import { NgramProposer } from './spec_decode/ngram_proposer.js';
 import { initLogger } from '../logger.js';
 
 const logger = initLogger('worker');
@@ -101,7 +102,9 @@ export class Worker {
       const { model, weightBytes } = loadModel(ctx, d);
       const kv = initializeKvCache(ctx, d, determineAvailableMemory(ctx, d, model));
       const graphRunner = captureModel(ctx, d, model, kv);
-      const runner = new ModelRunner({ ...runnerParts(ctx, d, model, kv.caches), graphRunner, timer });
+      const spec = config.speculativeConfig;
+      const proposer = spec ? new NgramProposer(spec, modelConfig.maxModelLen) : null;
+      const runner = new ModelRunner({ ...runnerParts(ctx, d, model, kv.caches), graphRunner, timer, proposer });
       const info: WorkerInfo = {
         device: d.device, deviceName: d.ops.deviceName(), act: d.act, numBlocks: kv.numBlocks,
         blockSize: config.blockSize, kvCacheBytes: kv.bytes, weightBytes,
@@ -161,7 +164,8 @@ function determineAvailableMemory(ctx: BuildContext, d: DeviceState, model: Caus
     const maxTokens = config.maxNumBatchedTokens;
     const kv = allocKv(ctx, d, Math.ceil(maxTokens / config.blockSize) + config.maxNumSeqs + 1);
     try {
-      profileRun(new ModelRunner(runnerParts(ctx, d, model, kv.caches)), maxTokens, config.maxNumSeqs, config.blockSize, modelConfig.maxModelLen);
+      const numSpec = config.speculativeConfig?.numSpeculativeTokens ?? 0;
+      profileRun(new ModelRunner(runnerParts(ctx, d, model, kv.caches)), maxTokens, config.maxNumSeqs, config.blockSize, modelConfig.maxModelLen, numSpec);
     } finally {
       freeKv(kv.caches);
     }
@@ -240,20 +244,24 @@ function gpuKvBudget(ops: NativeOps, utilization: number): number {
 
 /**
  * One forward pass at the largest step the scheduler can make (maxTokens tokens
- * over maxNumSeqs sequences, each sampling a token), so that the workspace grows
- * to its peak before the KV cache takes the rest of the memory.
+ * over maxNumSeqs sequences, each sampling a token; with speculative decoding the
+ * last numSpec tokens of each are drafts, so each samples up to 1 + numSpec rows),
+ * so that the workspace grows to its peak before the KV cache takes the rest of the memory.
  */
-function profileRun(runner: ModelRunner, maxTokens: number, maxNumSeqs: number, blockSize: number, maxModelLen: number): void {
+function profileRun(runner: ModelRunner, maxTokens: number, maxNumSeqs: number, blockSize: number, maxModelLen: number, numSpec: number): void {
   const numSeqs = Math.max(1, Math.min(maxNumSeqs, maxTokens));
   const params = SamplingParams.create({ temperature: 0, maxTokens: 1 });
   const lens = Array.from({ length: numSeqs }, (_, i) => Math.floor(maxTokens / numSeqs) + (i < maxTokens % numSeqs ? 1 : 0));
   let nextBlock = 1;
+  const numDrafts = (len: number) => Math.min(numSpec, len - 1);
   const so: SchedulerOutput = {
     scheduledNewReqs: lens.map((n, i) => {
       const len = Math.min(n, maxModelLen);
       const blockIds = Array.from({ length: Math.ceil(len / blockSize) }, () => nextBlock++);
-      return { reqId: `profile-${i}`, promptTokenIds: new Array(len).fill(0), samplingParams: params, blockIds, numComputedTokens: 0, outputTokenIds: [], eosTokenIds: [] };
+      const promptTokenIds = new Array(len - numDrafts(len)).fill(0);
+      return { reqId: `profile-${i}`, promptTokenIds, samplingParams: params, blockIds, numComputedTokens: 0, outputTokenIds: [], eosTokenIds: [] };
     }),
+    scheduledSpecDecodeTokens: Object.fromEntries(lens.map((n, i) => [`profile-${i}`, new Array(numDrafts(Math.min(n, maxModelLen))).fill(0)])),
     scheduledCachedReqs: { reqIds: [], newBlockIds: [], numComputedTokens: [] },
     numScheduledTokens: Object.fromEntries(lens.map((n, i) => [`profile-${i}`, Math.min(n, maxModelLen)])),
     totalNumScheduledTokens: lens.reduce((a, n) => a + Math.min(n, maxModelLen), 0),

@@ -42,6 +42,12 @@ export interface SchedulerOutput {
   finishedReqIds: string[];
   /** Requests preempted this step: the runner drops their state; they come back as new. */
   preemptedReqIds: string[];
+  /**
+   * Speculative decoding: per request id with drafts this step, the draft tokens it
+   * computes after its last token (numScheduledTokens counts them too); vLLM's
+   * scheduled_spec_decode_tokens. Absent or {}: no drafts.
+   */
+  scheduledSpecDecodeTokens?: Record<string, number[]>;
   /** Structured outputs: the allowed tokens of the constrained requests that sample this step. */
   grammarBitmask?: GrammarBitmask | null;
 }
@@ -49,12 +55,17 @@ export interface SchedulerOutput {
 export interface ModelRunnerOutput {
   /** Request ids in the order of sampledTokenIds. */
   reqIds: string[];
-  /** Tokens sampled this step per request; [] for a request whose prefill chunk is not its last. */
+  /**
+   * Tokens sampled this step per request; [] for a request whose prefill chunk is not
+   * its last. With drafts: the accepted drafts, then the recovered or bonus token.
+   */
   sampledTokenIds: number[][];
   /** Per request: logprobs of each sampled token, or null when not asked for. */
   logprobs: (PositionLogprobs[] | null)[];
   /** Prompt logprobs computed this step (positions 1.. of the chunk), per request id. */
   promptLogprobs: Record<string, PositionLogprobs[]>;
+  /** Speculative decoding: per request (the order of reqIds), the drafts proposed for its next step. */
+  specTokenIds?: number[][];
   /** Embedding requests whose prompt was completed this step: their pooled vector. */
   pooledOutputs?: Record<string, number[]>;
 }

@@ -23,6 +23,7 @@ import { type RequestQueue, createRequestQueue } from './request_queue.js';
 import { checkStop, makeOutput } from './utils.js';
 import type { StructuredOutputManager } from '../../structured_output/manager.js';
 import { grammarStatus, stepGrammarBitmask } from './structured_output.js';
+import { scheduledSpecTokens, SpecDecodeTracker } from './spec_decode.js';
 
 export interface SchedulerOptions {
   /** Uses this manager instead of building one from cacheConfig (tests; a shared pool). */
@@ -31,6 +32,8 @@ export interface SchedulerOptions {
   longPrefillTokenThreshold?: number;
   /** Compiles and tracks the grammars of requests with structured outputs. */
   structuredOutputManager?: StructuredOutputManager | null;
+  /** K of the speculative config (0: off): sizes the per-position acceptance counts. */
+  numSpeculativeTokens?: number;
 }
 
 /** What schedule() has decided so far in one step. */
@@ -46,6 +49,8 @@ interface ScheduleStep {
   numScheduledTokens: Record<string, number>;
   /** numComputedTokens before this step, per scheduled request id. */
   computedBefore: Map<string, number>;
+  /** Draft tokens scheduled this step, per request id (./spec_decode.ts). */
+  specTokens: Record<string, number[]>;
 }
 
 export class Scheduler {
@@ -68,6 +73,8 @@ export class Scheduler {
   private pendingOutputs: EngineCoreOutput[] = [];
   private numPreemptionsSinceStats = 0;
   totalNumPreemptions = 0;
+  /** Speculative decoding: the rollback of rejected drafts and their acceptance counts. */
+  private readonly specDecode: SpecDecodeTracker;
 
   constructor(schedulerConfig: SchedulerConfig, cacheConfig: CacheConfig, options: SchedulerOptions = {}) {
     this.maxNumRunningReqs = schedulerConfig.maxNumSeqs;
@@ -86,6 +93,7 @@ export class Scheduler {
       });
     this.blockSize = this.kvCacheManager.blockSize;
     this.structuredOutputManager = options.structuredOutputManager ?? null;
+    this.specDecode = new SpecDecodeTracker(options.numSpeculativeTokens ?? 0);
   }
 
   addRequest(request: Request): void {
@@ -121,7 +129,7 @@ export class Scheduler {
    */
   schedule(): SchedulerOutput {
     const step: ScheduleStep = { tokenBudget: this.maxNumScheduledTokens, newReqs: [], runningReqs: [], preemptedReqs: [],
-      newBlocks: new Map(), numScheduledTokens: {}, computedBefore: new Map() };
+      newBlocks: new Map(), numScheduledTokens: {}, computedBefore: new Map(), specTokens: {} };
     this.scheduleRunning(step);
     if (step.preemptedReqs.length === 0) this.scheduleWaiting(step);
     const out = this.buildOutput(step);
@@ -137,7 +145,7 @@ export class Scheduler {
     let reqIndex = 0;
     while (reqIndex < this.running.length && step.tokenBudget > 0) {
       const request = this.running[reqIndex];
-      let numNewTokens = request.numTokens - request.numComputedTokens;
+      let numNewTokens = request.numTokensWithSpec - request.numComputedTokens;
       if (this.longPrefillTokenThreshold > 0) numNewTokens = Math.min(numNewTokens, this.longPrefillTokenThreshold);
       numNewTokens = Math.min(numNewTokens, step.tokenBudget, this.maxModelLen - 1 - request.numComputedTokens);
       if (numNewTokens <= 0) {
@@ -162,6 +170,8 @@ export class Scheduler {
       if (newBlocks === null) break;
 
       step.runningReqs.push(request);
+      const spec = scheduledSpecTokens(request, numNewTokens);
+      if (spec !== null) step.specTokens[request.requestId] = spec;
       step.newBlocks.set(request.requestId, newBlocks);
       step.numScheduledTokens[request.requestId] = numNewTokens;
       step.computedBefore.set(request.requestId, request.numComputedTokens);
@@ -241,6 +251,7 @@ export class Scheduler {
       scheduledNewReqs: newReqsData,
       scheduledCachedReqs: cachedReqsData,
       numScheduledTokens: step.numScheduledTokens,
+      scheduledSpecDecodeTokens: step.specTokens,
       totalNumScheduledTokens: this.maxNumScheduledTokens - step.tokenBudget,
       finishedReqIds: [...this.finishedReqIds],
       preemptedReqIds: step.preemptedReqs.map((r) => r.requestId),
@@ -258,6 +269,7 @@ export class Scheduler {
     request.status = RequestStatus.PREEMPTED;
     request.recordEvent('preempted');
     request.numComputedTokens = 0;
+    request.specTokenIds = [];
     request.numPreemptions++;
     request.pendingPromptLogprobs = null; // the recompute produces them again
     this.numPreemptionsSinceStats++;
@@ -295,6 +307,8 @@ export class Scheduler {
       }
 
       let newTokenIds: number[] = i === undefined ? [] : modelRunnerOutput.sampledTokenIds[i].slice();
+      const drafts = schedulerOutput.scheduledSpecDecodeTokens?.[reqId];
+      if (drafts !== undefined && newTokenIds.length > 0) this.specDecode.observe(request, drafts, newTokenIds);
       let isStopped = false;
       for (let k = 0; k < newTokenIds.length; k++) {
         request.appendOutputTokenIds(newTokenIds[k]);
@@ -306,6 +320,7 @@ export class Scheduler {
         }
       }
       if (newTokenIds.length === 0 && !isStopped) continue;
+      if (!isStopped) request.specTokenIds = modelRunnerOutput.specTokenIds?.[i!] ?? [];
 
       let newLogprobs = null;
       const lp = i === undefined ? null : modelRunnerOutput.logprobs[i];
@@ -396,7 +411,9 @@ export class Scheduler {
     const prefix = this.kvCacheManager.makePrefixCacheStats();
     const numPreemptions = this.numPreemptionsSinceStats;
     this.numPreemptionsSinceStats = 0;
+    const specDecodingStats = this.specDecode.takeStats();
     return {
+      ...(specDecodingStats ? { specDecodingStats } : {}),
       numRunningReqs: this.running.length,
       numWaitingReqs: this.waiting.length,
       kvCacheUsage: this.kvCacheManager.usage,

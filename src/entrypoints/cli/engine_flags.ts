@@ -2,6 +2,7 @@
 // mapping onto EngineArgs.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { EngineArgs } from '../../config/engine_args.js';
+import { resolveSpeculativeConfig, type SpeculativeConfigInput } from '../../config/speculative.js';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -42,7 +43,23 @@ export function addEngineFlags(cmd: Command): Command {
     .option('--enforce-eager', 'disable CUDA graphs', false)
     .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20)
     .addOption(new Option('--reasoning-parser <name>', 'split <think> reasoning from the answer (grammars start after it)').choices(['qwen3', 'deepseek_r1']))
-    .option('--structured-outputs-config <json>', 'structured-output defaults, e.g. \'{"disable_any_whitespace": true}\'', parseStructuredOutputsConfig);
+    .option('--structured-outputs-config <json>', 'structured-output defaults, e.g. \'{"disable_any_whitespace": true}\'', parseStructuredOutputsConfig)
+    .option('--speculative-config <json>', 'speculative decoding, e.g. \'{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4, "prompt_lookup_min": 2}\'', parseSpeculativeConfig);
+}
+
+function parseSpeculativeConfig(v: string): EngineArgs['speculativeConfig'] {
+  let o: unknown;
+  try {
+    o = JSON.parse(v);
+  } catch {
+    throw new InvalidArgumentError(`expected JSON, got '${v}'`);
+  }
+  try {
+    resolveSpeculativeConfig(o as SpeculativeConfigInput);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return o as SpeculativeConfigInput;
 }
 
 function parseStructuredOutputsConfig(v: string): EngineArgs['structuredOutputsConfig'] {
@@ -85,6 +102,7 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
     maxLogprobs: o.maxLogprobs as number,
     reasoningParser: o.reasoningParser as string | undefined,
     structuredOutputsConfig: o.structuredOutputsConfig as EngineArgs['structuredOutputsConfig'],
+    speculativeConfig: o.speculativeConfig as EngineArgs['speculativeConfig'],
   };
 }
 
