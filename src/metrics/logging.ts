@@ -1,8 +1,9 @@
 // vLLM's LoggingStatLogger: one line every `intervalS` seconds while the engine is
 // busy — prompt and generation throughput, running / waiting requests, KV cache
-// usage and prefix cache hit rate.
+// usage and prefix cache hit rate; with speculative decoding, vLLM's acceptance line after it.
 import type { SchedulerStats } from '../core/types.js';
 import type { IterationStats, StatLogger } from './stats.js';
+import { SpecDecodingLogging } from './spec_decode.js';
 
 export class LoggingStatLogger implements StatLogger {
   private promptTokens = 0;
@@ -12,6 +13,7 @@ export class LoggingStatLogger implements StatLogger {
   private last: SchedulerStats | null = null;
   private lastLogTime = Date.now();
   private loggedIdle = true;
+  private readonly specDecoding = new SpecDecodingLogging();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -29,6 +31,7 @@ export class LoggingStatLogger implements StatLogger {
       this.last = s;
       this.queries += s.prefixCacheQueries;
       this.hits += s.prefixCacheHits;
+      if (s.specDecodingStats) this.specDecoding.observe(s.specDecodingStats);
     }
   }
 
@@ -47,6 +50,8 @@ export class LoggingStatLogger implements StatLogger {
         `Running: ${s?.numRunningReqs ?? 0} reqs, Waiting: ${s?.numWaitingReqs ?? 0} reqs, ` +
         `KV cache usage: ${(100 * (s?.kvCacheUsage ?? 0)).toFixed(1)}%, Prefix cache hit rate: ${hitRate.toFixed(1)}%`,
     );
+    const spec = this.specDecoding.takeLine();
+    if (spec !== null) this.log(spec);
     this.promptTokens = 0;
     this.generationTokens = 0;
     this.queries = 0;

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FinishReason, SchedulerStats } from '../core/types.js';
 import type { IterationStats, StatLogger } from './stats.js';
+import { SpecDecodingProm } from './spec_decode.js';
 
 const TTFT_BUCKETS = [
   0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0,
@@ -49,8 +50,11 @@ export class PrometheusStatLogger implements StatLogger {
   private readonly generationTokensPerRequest: Histogram<Labels>;
   private readonly paramsN: Histogram<Labels>;
   private readonly paramsMaxTokens: Histogram<Labels>;
+  /** Speculative decoding's counters (./spec_decode.ts); null when it is off. */
+  private readonly specDecoding: SpecDecodingProm | null;
 
-  constructor(modelName: string, maxModelLen: number) {
+  /** numSpeculativeTokens: K of the speculative config (0: off, no spec_decode counters). */
+  constructor(modelName: string, maxModelLen: number, numSpeculativeTokens = 0) {
     this.labels = { model_name: modelName, engine: '0' };
     const registers = [this.registry];
     const labelNames = ['model_name', 'engine'] as const;
@@ -110,6 +114,7 @@ export class PrometheusStatLogger implements StatLogger {
       m.inc(this.labels, 0);
     }
     for (const reason of FINISH_REASONS) this.requestSuccess.inc({ ...this.labels, finished_reason: reason }, 0);
+    this.specDecoding = numSpeculativeTokens > 0 ? new SpecDecodingProm(this.registry, this.labels, numSpeculativeTokens) : null;
   }
 
   /**
@@ -138,6 +143,7 @@ export class PrometheusStatLogger implements StatLogger {
       if (s.numPreemptions > 0) this.numPreemptions.inc(l, s.numPreemptions);
       if (s.prefixCacheQueries > 0) this.prefixCacheQueries.inc(l, s.prefixCacheQueries);
       if (s.prefixCacheHits > 0) this.prefixCacheHits.inc(l, s.prefixCacheHits);
+      if (s.specDecodingStats) this.specDecoding?.observe(s.specDecodingStats);
     }
     if (it.numPromptTokens > 0) this.promptTokens.inc(l, it.numPromptTokens);
     if (it.numGenerationTokens > 0) this.generationTokens.inc(l, it.numGenerationTokens);

@@ -77,3 +77,23 @@ test("speculative config: vLLM's defaults and errors", () => {
   assert.throws(() => resolveSpeculativeConfig({ method: 'ngram', num_speculative_tokens: 2, prompt_lookup_min: 4, prompt_lookup_max: 2 }), /prompt_lookup_min=4 must be <= prompt_lookup_max=2/);
   assert.throws(() => resolveSpeculativeConfig({ method: 'ngram', num_speculative_tokens: 2, typo: 1 } as never), /unknown key 'typo'/);
 });
+
+test('--speculative-config on the CLI and speculativeConfig in EngineArgs', async () => {
+  const { Command } = await import('commander');
+  const { addEngineFlags, engineArgsFromFlags } = await import('../../src/entrypoints/cli/engine_flags.js');
+  const { validateEngineArgs } = await import('../../src/config/validate_engine_args.js');
+  const parse = (...argv: string[]) => {
+    const cmd = addEngineFlags(new Command('serve').argument('<model>')).exitOverride().configureOutput({ writeErr: () => {} });
+    cmd.parse(['m', ...argv], { from: 'user' });
+    return engineArgsFromFlags('m', cmd.opts());
+  };
+  const json = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4, "prompt_lookup_min": 2}';
+  assert.deepEqual(resolveSpeculativeConfig(parse('--speculative-config', json).speculativeConfig), {
+    method: 'ngram', numSpeculativeTokens: 3, promptLookupMax: 4, promptLookupMin: 2,
+  });
+  assert.equal(parse().speculativeConfig, undefined);
+  assert.throws(() => parse('--speculative-config', '{"method": "ngram"'), /expected JSON/);
+  assert.throws(() => parse('--speculative-config', '{"method": "medusa", "num_speculative_tokens": 3}'), /method "medusa" is not supported/);
+  assert.throws(() => validateEngineArgs({ model: 'm', speculativeConfig: { method: 'ngram', num_speculative_tokens: -1 } }),
+    /--speculative-config \(speculativeConfig\): speculative_config: num_speculative_tokens must be a positive integer/);
+});

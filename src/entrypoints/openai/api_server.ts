@@ -11,6 +11,7 @@ import { EngineOverloadedError, NotFoundError } from '../../errors.js';
 import { initLogger, type Logger } from '../../logger.js';
 import { PrometheusStatLogger } from '../../metrics/prometheus.js';
 import { cacheConfigInfo } from '../../metrics/cache_config_info.js';
+import { resolveSpeculativeConfig } from '../../config/speculative.js';
 import { StringTooLongError, TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
 import { accessLog } from './access_log.js';
 import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
@@ -119,7 +120,8 @@ export class ApiServer {
     this.accessLog = opts.accessLog ?? true;
     this.tokenizerPool = new TokenizerPool(engine.tokenizer, engine.tokenizer.name);
     this.guard = new PromptGuard(engine.tokenizer, this.tokenizerPool, engine.modelConfig.maxModelLen);
-    this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen);
+    const numSpec = resolveSpeculativeConfig(engine.args.speculativeConfig)?.numSpeculativeTokens ?? 0;
+    this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen, numSpec);
     this.metrics.logCacheConfigInfo(cacheConfigInfo(engine.cacheConfig, engine.args));
     engine.addStatLogger(this.metrics);
 
