@@ -4,7 +4,7 @@ import type { PoolingParams } from '../pooling_params.js';
 import type { EngineCoreEvent, EngineCoreRequest, FinishReason, PositionLogprobs } from './types.js';
 import type { SamplingParams } from '../sampling_params.js';
 import type { BlockHash, RequestBlockHasher } from './kv_cache/block_hash.js';
-import type { StructuredOutputRequest } from '../structured_output/manager.js';
+import type { StructuredOutputRequest } from '../structured_output/request.js';
 
 export const RequestStatus = {
   WAITING: 'WAITING',

@@ -86,12 +86,15 @@ export class EngineCore {
   /** One step: schedule, run the model, and turn its samples into outputs. */
   step(): EngineCoreOutputs {
     stepTimer.start();
-    // One grammar compile per step at most, before scheduling (see structured_output/manager.ts).
-    if (this.structuredOutputManager.numPending > 0) this.structuredOutputManager.runPendingCompiles(1);
+    // Grammars compile on the grammar thread: schedule() only reads its notices and posts the step's fill.
     const so = this.scheduler.schedule();
     stepTimer.mark('schedule');
     const out = this.worker.runner.execute(so);
     const outputs = this.scheduler.updateFromOutput(so, out);
+    const som = this.structuredOutputManager;
+    som.flush(); // this step's accepts reach the grammar thread before the next schedule()
+    // Only compiling requests are left: sleep until a grammar is ready (or a few ms) instead of spinning.
+    if (so.totalNumScheduledTokens === 0 && som.numPending > 0) som.waitForNotice();
     stepTimer.mark('update');
     return outputs;
   }
@@ -111,6 +114,7 @@ export class EngineCore {
 
   shutdown(): void {
     if (StepTimer.enabled) logger.info(`step timing (VLLM_TS_STEP_TIMING):\n${stepTimer.report()}`);
+    this.structuredOutputManager.shutdown();
     this.worker.shutdown();
   }
 }

@@ -2,10 +2,10 @@
 // worker (core_worker.ts): requests and aborts go in as messages, EngineCoreOutputs
 // come back once per step. A worker that fails or exits marks the client dead.
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import type { EngineArgs } from '../config/engine_args.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { EngineDeadError } from '../errors.js';
+import { spawnModuleWorker } from '../spawn_worker.js';
 import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
 
 /** Main thread -> worker. */
@@ -35,16 +35,7 @@ export interface CoreClientHandlers {
 
 /** The worker script next to this file: .js from dist/, .ts under tsx (tests). */
 function spawnCoreWorker(workerData: unknown): Worker {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) {
-    return new Worker(new URL('./core_worker.js', import.meta.url), { workerData });
-  }
-  // NOTE: Node 20 does not apply `--import tsx` to a worker's entry module, so a
-  // small ESM bootstrap registers tsx's loader and then imports the .ts entry.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./core_worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData });
+  return spawnModuleWorker(import.meta.url, 'core_worker', { workerData });
 }
 
 export class EngineCoreClient {

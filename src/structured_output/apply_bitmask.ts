@@ -1,8 +1,9 @@
-// The sampler seam's structured-output step: the scheduler's bitmask goes to the
-// device in one copy and masks the constrained rows of the step's logits in place
+// The sampler seam's structured-output step: once the grammar thread has filled it,
+// the step's bitmask goes to the device in one copy and masks the constrained rows of the step's logits in place
 // (vt_apply_token_bitmask), before either sampler reads them.
 import { check, DType, type NativeOps, type Tensor, type Workspace } from '../native/index.js';
-import type { GrammarBitmask } from './manager.js';
+import { awaitGrammarBitmask } from './grammar_bitmask.js';
+import type { GrammarBitmask } from './request.js';
 
 /**
  * logits [R, vocab] (act, on the device); rowReqIds [R]: the request of each row.
@@ -13,7 +14,8 @@ export function applyGrammarBitmask(
 ): void {
   const n = gb.reqIds.length;
   if (n === 0) return;
-  const width = gb.bitmask.length / n;
+  const bitmask = awaitGrammarBitmask(gb); // the grammar thread filled it during the forward
+  const width = bitmask.length / n;
   const rowOf = new Map(rowReqIds.map((id, i) => [id, i]));
   const picked = gb.reqIds.map((id, i) => [rowOf.get(id), i] as const).filter(([row]) => row !== undefined);
   if (picked.length === 0) return;
@@ -22,7 +24,7 @@ export function applyGrammarBitmask(
   const host = new Int32Array(m + m * width);
   picked.forEach(([row, i], k) => {
     host[k] = row!;
-    host.set(gb.bitmask.subarray(i * width, (i + 1) * width), m + k * width);
+    host.set(bitmask.subarray(i * width, (i + 1) * width), m + k * width);
   });
   const dev = ws.alloc([host.length], DType.I32);
   dev.copyFromHost(host);

@@ -1,83 +1,76 @@
-// vLLM V1's StructuredOutputManager in the engine core: compiles each request's
-// grammar (cached by kind, spec and tokenizer) off the schedule/execute path, fills
-// the step's bitmask [numConstrained, ceil(vocab/32)] and advances the matchers on
-// the accepted tokens.
+// vLLM V1's StructuredOutputManager on the engine-core thread. The xgrammar work
+// (compiles with their cache, the matchers, bitmask fills, accepts and rollbacks)
+// runs on a grammar thread of its own (grammar_thread.ts), spawned on the first
+// constrained request; this side only posts it messages and reads its results:
 //
-// NOTE: xgrammar's WebAssembly build has no threads and cannot serialize a compiled
-// grammar to hand it across threads, so compiles run on the engine thread, one per
-// step, before the step's schedule(): a request waits in WAITING_FOR_FSM meanwhile and
-// the others keep being scheduled.
+// - grammarInit posts the request's grammar; the request waits in WAITING_FOR_FSM
+//   until the thread's 'ready' notice arrives. Notices are read without blocking
+//   (receiveMessageOnPort) at the start of every schedule(), so unconstrained and
+//   already running constrained requests keep stepping while a grammar compiles.
+// - grammarBitmask (called by schedule()) posts the step's fill; the thread writes
+//   the rows into shared memory while the model's forward runs, and the runner
+//   waits for them (awaitGrammarBitmask, Atomics.wait) just before sampling.
+// - acceptTokens / rollBack / release are queued and posted with the next fill
+//   (or at the end of the step): the thread applies them in order before the fill.
+//
+// NOTE: the WebAssembly build has no threads and cannot serialize a compiled grammar,
+// so one thread does both compiles and fills; it serves fills before it starts a
+// queued compile, but a compile already running delays the step's fill by up to
+// that one compile (tens to hundreds of ms with a 128k vocabulary).
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import { initLogger } from '../logger.js';
-import { type CompiledGrammar, bitmaskWidth, XgrammarBackend, type XgrammarGrammar } from './backend_xgrammar.js';
-import { type GrammarSpec, grammarSpecOf, type StructuredOutputsParams } from './params.js';
-import { readTokenizerVocab } from './vocab.js';
+import { spawnModuleWorker } from '../spawn_worker.js';
+import {
+  CTL_BYTES, CTL_DEAD, CTL_FILL_DONE, CTL_WORDS, CTL_NOTICES, ctlStats, type FromGrammarMessage, type GrammarThreadData,
+  STAT_FILL_MS, STAT_WAIT_MS, type ToGrammarMessage,
+} from './grammar_protocol.js';
+import type { StructuredOutputsParams } from './params.js';
+import {
+  type ConstrainedRequest, type GrammarBitmask, type GrammarStats, type StructuredOutputManagerOptions, StructuredOutputRequest,
+} from './request.js';
 
 const logger = initLogger('structured_output');
 
-/** A request's structured-output state (vLLM's StructuredOutputRequest). */
-export class StructuredOutputRequest {
-  readonly spec: GrammarSpec;
-  grammar: XgrammarGrammar | null = null;
-  /** Set when the grammar failed to compile (the request is then finished). */
-  error: string | null = null;
-  /** False while a reasoning model is still thinking: no mask until its end-of-reasoning token. */
-  reasoningEnded: boolean;
+/** How long the engine sleeps at most when only compiling requests are left (then it steps again). */
+const IDLE_WAIT_MS = 20;
 
-  constructor(params: StructuredOutputsParams, reasoning: boolean) {
-    this.spec = grammarSpecOf(params);
-    this.reasoningEnded = !reasoning;
-  }
-
-  get isReady(): boolean {
-    return this.grammar !== null || this.error !== null;
-  }
-}
-
-/** What the manager needs to know about a request. */
-export interface ConstrainedRequest {
-  readonly requestId: string;
-  readonly promptTokenIds: readonly number[];
-  readonly eosTokenIds: readonly number[];
-  readonly outputTokenIds: readonly number[];
-  structuredOutputRequest: StructuredOutputRequest | null;
-}
-
-export interface StructuredOutputManagerOptions {
-  /** Folder with the tokenizer.json the grammar's vocabulary comes from. */
-  tokenizerDir: string;
-  /** Width of the logits. */
-  vocabSize: number;
-  /** Token ids that end reasoning (e.g. </think>); null: no reasoning parser. */
-  reasoningEndTokenIds?: readonly number[] | null;
-  /** Token ids that open it (<think>): a prompt whose last think block is closed starts with reasoning ended. */
-  reasoningStartTokenIds?: readonly number[] | null;
-}
-
-/** One step's bitmask: row i constrains request reqIds[i]. */
-export interface GrammarBitmask {
-  reqIds: string[];
-  /** [reqIds.length, ceil(vocab/32)] int32; bit t%32 of word t/32 set = token t allowed. */
-  bitmask: Int32Array;
+function newCtl(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(CTL_BYTES), 0, CTL_WORDS);
 }
 
 export class StructuredOutputManager {
-  private backend: XgrammarBackend | null = null;
-  /** Compiled grammars by kind/whitespace/spec (the tokenizer is fixed per manager). */
-  private readonly cache = new Map<string, CompiledGrammar>();
-  private readonly pending: ConstrainedRequest[] = [];
+  private thread: Worker | null = null;
+  private port: MessagePort | null = null;
+  private ctl = newCtl();
+  private outbox: ToGrammarMessage[] = [];
+  /** Requests whose grammar is in the thread, by id (the notices name them). */
+  private readonly live = new Map<string, ConstrainedRequest>();
+  /** Keys the thread has compiled: a request with one is ready at once (its init is served before any fill). */
+  private readonly compiledKeys = new Set<string>();
+  private readonly failed: string[] = [];
   private readonly reasoningEnd: ReadonlySet<number> | null;
+  private width = 0;
+  private buffer: SharedArrayBuffer | null = null;
+  private bufferSent = false;
+  private seq = 0;
+  private closed = false;
+  private pending = 0;
   numCompiles = 0;
 
   constructor(readonly opts: StructuredOutputManagerOptions) {
     this.reasoningEnd = opts.reasoningEndTokenIds?.length ? new Set(opts.reasoningEndTokenIds) : null;
   }
 
-  /** Attaches the request's structured-output state and queues its compile (vLLM's grammar_init). */
+  /** Attaches the request's structured-output state and posts its grammar to the thread (vLLM's grammar_init). */
   grammarInit(req: ConstrainedRequest, params: StructuredOutputsParams): void {
-    req.structuredOutputRequest = new StructuredOutputRequest(params, this.reasoningEnd !== null && !this.promptEndsReasoning(req.promptTokenIds));
-    const compiled = this.cache.get(cacheKey(req.structuredOutputRequest.spec));
-    if (compiled !== undefined) this.attachMatcher(req, compiled);
-    else this.pending.push(req);
+    const sor = new StructuredOutputRequest(params, this.reasoningEnd !== null && !this.promptEndsReasoning(req.promptTokenIds));
+    req.structuredOutputRequest = sor;
+    this.live.set(req.requestId, req);
+    if (this.compiledKeys.has(sor.key)) sor.status = 'ready';
+    else this.pending++;
+    if (this.closed) return this.markFailed(req, 'the engine is shutting down');
+    this.ensureThread();
+    this.outbox.push({ type: 'init', id: req.requestId, spec: sor.spec, eos: [...req.eosTokenIds] });
   }
 
   /**
@@ -93,113 +86,236 @@ export class StructuredOutputManager {
     return end >= 0 && end > last(new Set(this.opts.reasoningStartTokenIds ?? []));
   }
 
+  /** Requests whose grammar is still compiling. */
   get numPending(): number {
-    return this.pending.length;
+    return this.pending;
   }
 
-  /** Compiles up to `max` queued grammars (the first call also builds the tokenizer's vocabulary). */
-  runPendingCompiles(max = 1): number {
-    let done = 0;
-    while (done < max && this.pending.length > 0) {
-      const req = this.pending.shift()!;
-      const sor = req.structuredOutputRequest;
-      if (sor === null || sor.isReady) continue;
-      const key = cacheKey(sor.spec);
-      let compiled = this.cache.get(key);
-      if (compiled === undefined) {
-        const t0 = performance.now();
-        try {
-          compiled = this.getBackend().compile(sor.spec);
-        } catch (e) {
-          sor.error = (e as Error).message;
-          logger.error(`request ${req.requestId}: ${sor.error}`);
-          done++;
-          continue;
+  private ensureThread(): void {
+    if (this.thread !== null) return;
+    const { port1, port2 } = new MessageChannel();
+    const workerData: GrammarThreadData = { tokenizerDir: this.opts.tokenizerDir, vocabSize: this.opts.vocabSize, port: port2, ctl: this.ctl.buffer as SharedArrayBuffer };
+    const thread = spawnModuleWorker(import.meta.url, 'grammar_thread', { workerData, transferList: [port2] });
+    // The engine never waits on the thread's exit; a thread that stops fails the grammars it held.
+    thread.unref();
+    thread.on('error', (e) => this.onDead(thread, `the grammar thread failed: ${e.message}`));
+    thread.on('exit', (code) => this.onDead(thread, `the grammar thread exited (code ${code})`));
+    this.thread = thread;
+    this.port = port1;
+  }
+
+  /** Posts what is queued (one message). */
+  flush(): void {
+    if (this.outbox.length === 0 || this.port === null) return;
+    this.port.postMessage(this.outbox);
+    this.outbox = [];
+  }
+
+  /** Takes the thread's notices without blocking; returns how many. */
+  pollNotices(): number {
+    this.flush();
+    const port = this.port;
+    if (port === null) return 0;
+    let n = 0;
+    // A fatal notice replaces the thread (and port): stop reading the old one then.
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = this.port === port ? receiveMessageOnPort(port) : undefined) {
+      this.onNotice(m.message as FromGrammarMessage);
+      n++;
+    }
+    if (Atomics.load(this.ctl, CTL_DEAD) === 1) this.onDead(this.thread, 'the grammar thread stopped');
+    return n;
+  }
+
+  private onNotice(m: FromGrammarMessage): void {
+    switch (m.type) {
+      case 'started':
+        this.width = Math.ceil(m.vocabSize / 32);
+        break;
+      case 'ready': {
+        this.compiledKeys.add(m.key);
+        if (m.compiled) {
+          this.numCompiles++;
+          logger.debug(`compiled a grammar in ${m.ms.toFixed(1)} ms`);
         }
-        this.cache.set(key, compiled);
-        this.numCompiles++;
-        logger.debug(`compiled a ${sor.spec.kind} grammar in ${(performance.now() - t0).toFixed(1)} ms`);
-        done++;
+        const sor = this.live.get(m.id)?.structuredOutputRequest;
+        if (sor?.status === 'compiling') {
+          sor.status = 'ready';
+          this.pending--;
+        }
+        break;
       }
-      this.attachMatcher(req, compiled);
+      case 'failed': {
+        const req = this.live.get(m.id);
+        if (req !== undefined) this.markFailed(req, m.error);
+        break;
+      }
+      case 'rejected':
+        // Only possible when a row was sampled unmasked (e.g. every logit masked): the output may then leave the grammar.
+        logger.warn(`request ${m.id}: the grammar rejected a sampled token (${m.tokens.join(', ')})`);
+        break;
+      case 'fatal':
+        this.onDead(this.thread, `the grammar thread stopped: ${m.error}`);
+        break;
     }
-    return done;
   }
 
-  private getBackend(): XgrammarBackend {
-    if (this.backend === null) {
-      const t0 = performance.now();
-      const vocab = readTokenizerVocab(this.opts.tokenizerDir);
-      const size = Math.max(this.opts.vocabSize, vocab.encoded.length);
-      this.backend = new XgrammarBackend(vocab, size, []);
-      logger.info(`xgrammar vocabulary of ${vocab.encoded.length} tokens (${vocab.vocabType}) ready in ${(performance.now() - t0).toFixed(0)} ms`);
-    }
-    return this.backend;
-  }
-
-  private attachMatcher(req: ConstrainedRequest, compiled: CompiledGrammar): void {
+  private markFailed(req: ConstrainedRequest, error: string): void {
     const sor = req.structuredOutputRequest!;
-    sor.grammar = this.getBackend().matcher(compiled, req.eosTokenIds);
-    // A request that comes back (e.g. after a restart of its state) replays its outputs.
-    if (req.outputTokenIds.length > 0) this.acceptTokens(req, req.outputTokenIds);
+    if (sor.status === 'failed') return;
+    if (sor.status === 'compiling' && this.live.has(req.requestId)) this.pending--;
+    sor.status = 'failed';
+    sor.error = error;
+    logger.error(`request ${req.requestId}: structured output grammar failed: ${error}`);
+    this.failed.push(req.requestId);
+  }
+
+  /**
+   * The thread is gone: every grammar it held fails (those requests are finished,
+   * the others go on); the next constrained request starts a new thread.
+   */
+  private onDead(thread: Worker | null, why: string): void {
+    if (thread === null || thread !== this.thread) return; // an old thread's late event
+    for (const req of this.live.values()) this.markFailed(req, why);
+    Atomics.store(this.ctl, CTL_DEAD, 1); // a fill in flight ends at once (its rows allow everything)
+    Atomics.notify(this.ctl, CTL_FILL_DONE);
+    void thread.terminate();
+    this.thread = null;
+    this.port = null;
+    this.ctl = newCtl(); // fills in flight keep the old one, which says dead
+    this.outbox = [];
+    this.compiledKeys.clear();
+    this.width = 0;
+    this.buffer = null;
+  }
+
+  /** Ids of requests whose grammar failed since the last call: the scheduler finishes them. */
+  takeFailed(): string[] {
+    return this.failed.splice(0);
+  }
+
+  /**
+   * Blocks until a notice arrives or `timeoutMs` passes (the engine has nothing
+   * else to do: only compiling requests are left), then takes the notices.
+   */
+  waitForNotice(timeoutMs = IDLE_WAIT_MS): number {
+    this.flush();
+    const seen = Atomics.load(this.ctl, CTL_NOTICES);
+    const n = this.pollNotices();
+    if (n > 0 || this.thread === null) return n;
+    Atomics.wait(this.ctl, CTL_NOTICES, seen, timeoutMs);
+    return this.pollNotices();
+  }
+
+  /** Waits until no grammar is compiling (tests, warm-ups); throws after `timeoutMs`. */
+  waitForCompiles(timeoutMs = 120_000): void {
+    const end = performance.now() + timeoutMs;
+    this.pollNotices();
+    while (this.pending > 0) {
+      if (performance.now() > end) throw new Error(`${this.pending} grammars still compiling after ${timeoutMs} ms`);
+      this.waitForNotice(100);
+    }
   }
 
   /** True when this step's sample of `req` is constrained. */
   shouldMask(req: ConstrainedRequest): boolean {
     const sor = req.structuredOutputRequest;
-    return sor !== null && sor.grammar !== null && sor.reasoningEnded && !sor.grammar.isTerminated();
+    return sor !== null && sor.status === 'ready' && sor.reasoningEnded && !sor.terminated;
   }
 
   /**
-   * The bitmask for the requests that sample this step (in their order), or null when
-   * none is constrained. Each matcher first catches up with (or rolls back to) its
-   * request's output tokens.
+   * Posts the fill of the step's bitmask for the requests that sample this step (in
+   * their order) and returns its handle, or null when none is constrained.
    */
   grammarBitmask(reqs: readonly ConstrainedRequest[]): GrammarBitmask | null {
     const masked = reqs.filter((r) => this.shouldMask(r));
     if (masked.length === 0) return null;
-    const W = bitmaskWidth(this.getBackend().vocabSize);
-    const bitmask = new Int32Array(masked.length * W);
-    masked.forEach((r, i) => r.structuredOutputRequest!.grammar!.fillBitmask(bitmask, i));
-    return { reqIds: masked.map((r) => r.requestId), bitmask };
+    if (this.width === 0) throw new Error('structured outputs: a grammar is ready before the grammar thread reported its vocabulary');
+    const words = masked.length * this.width;
+    if (this.buffer === null || this.buffer.byteLength < words * 4) {
+      // Room for twice the rows, so that the buffer is seldom replaced.
+      this.buffer = new SharedArrayBuffer(words * 8);
+      this.bufferSent = false;
+    }
+    const seq = ++this.seq;
+    const ids = masked.map((r) => r.requestId);
+    this.outbox.push({ type: 'fill', seq, ids, ...(this.bufferSent ? {} : { buffer: this.buffer }) });
+    this.bufferSent = true;
+    this.flush();
+    return { reqIds: ids, bitmask: new Int32Array(this.buffer, 0, words), ctl: this.ctl, seq };
   }
 
   /**
-   * Advances the request's matcher over newly accepted output tokens (vLLM's
-   * accept_tokens); false when the grammar rejects one (the request is then ended).
-   * Before the reasoning ends, tokens only watch for its end.
+   * Queues the advance of the request's matcher over newly accepted output tokens
+   * (vLLM's accept_tokens). Before the reasoning ends, tokens only watch for its end.
    */
-  acceptTokens(req: ConstrainedRequest, tokens: readonly number[]): boolean {
+  acceptTokens(req: ConstrainedRequest, tokens: readonly number[]): void {
     const sor = req.structuredOutputRequest;
-    if (sor === null || sor.grammar === null) return true;
+    if (sor === null || sor.status !== 'ready') return;
     let start = 0;
     if (!sor.reasoningEnded) {
       const end = tokens.findIndex((t) => this.reasoningEnd!.has(t));
-      if (end < 0) return true;
+      if (end < 0) return;
       sor.reasoningEnded = true;
       start = end + 1;
     }
-    if (sor.grammar.isTerminated()) return true;
-    const ok = sor.grammar.acceptTokens(start === 0 ? tokens : tokens.slice(start));
-    // Only possible when a row was sampled unmasked (e.g. every logit masked): the output may then leave the grammar.
-    if (!ok) logger.warn(`request ${req.requestId}: the grammar rejected a sampled token (${tokens.join(', ')})`);
-    return ok;
+    if (sor.terminated || start >= tokens.length) return;
+    const accepted = tokens.slice(start);
+    const stop = accepted.findIndex((t) => req.eosTokenIds.includes(t));
+    // The matcher takes nothing after its stop token.
+    const taken = stop < 0 ? accepted : accepted.slice(0, stop + 1);
+    sor.terminated = stop >= 0;
+    sor.numAccepted += taken.length;
+    const last = this.outbox[this.outbox.length - 1];
+    if (last?.type === 'accept' && last.id === req.requestId) last.tokens.push(...taken);
+    else this.outbox.push({ type: 'accept', id: req.requestId, tokens: taken, rollback: 0 });
   }
 
-  /** Rolls the matcher back by `n` accepted tokens (outputs dropped by a recompute). */
+  /** Rolls the matcher back by `n` accepted tokens (outputs dropped after they were accepted). */
   rollBack(req: ConstrainedRequest, n: number): void {
-    req.structuredOutputRequest?.grammar?.rollBack(n);
+    const sor = req.structuredOutputRequest;
+    if (sor === null || sor.status !== 'ready' || n <= 0) return;
+    if (n > sor.numAccepted) throw new RangeError(`grammar rollback of ${n} tokens, only ${sor.numAccepted} accepted`);
+    sor.numAccepted -= n;
+    sor.terminated = false; // termination is always the last accepted token
+    this.outbox.push({ type: 'accept', id: req.requestId, tokens: [], rollback: n });
   }
 
-  /** Frees the request's matcher. */
+  /** Frees the request's matcher (or drops its queued compile). */
   release(req: ConstrainedRequest): void {
-    req.structuredOutputRequest?.grammar?.dispose();
-    if (req.structuredOutputRequest) req.structuredOutputRequest.grammar = null;
-    const i = this.pending.indexOf(req);
-    if (i >= 0) this.pending.splice(i, 1);
+    if (!this.live.delete(req.requestId)) return;
+    if (req.structuredOutputRequest?.status === 'compiling') this.pending--;
+    this.outbox.push({ type: 'release', id: req.requestId });
   }
-}
 
-function cacheKey(spec: GrammarSpec): string {
-  return `${spec.kind}\u0000${spec.anyWhitespace ? 1 : 0}\u0000${spec.spec}`;
+  /** Test hook: while on, the thread starts no compile (fills and accepts are still served). */
+  holdCompiles(on: boolean): void {
+    this.ensureThread();
+    this.outbox.push({ type: 'hold', on });
+    this.flush();
+  }
+
+  /** The grammar thread's counters (benchmarks). */
+  get stats(): GrammarStats {
+    const s = ctlStats(this.ctl);
+    return { fills: this.seq, fillMs: s[STAT_FILL_MS]!, waitMs: s[STAT_WAIT_MS]! };
+  }
+
+  /** Test hook: the grammar thread throws from its message handler (as a bug in it would). */
+  crashThread(): void {
+    this.outbox.push({ type: 'crash' });
+    this.flush();
+  }
+
+  /** Stops the grammar thread (with the engine). */
+  shutdown(): void {
+    this.closed = true;
+    if (this.thread === null) return;
+    this.outbox.push({ type: 'shutdown' });
+    this.flush();
+    const t = this.thread;
+    this.thread = null;
+    this.port = null;
+    // The thread ends once it has freed its state (it closes the channel); terminate is the fallback if it is stuck in a compile.
+    setTimeout(() => void t.terminate(), 1000).unref();
+  }
 }

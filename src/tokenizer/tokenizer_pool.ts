@@ -3,8 +3,8 @@
 // /health probe must not wait for it. Short texts are encoded inline (microseconds,
 // less than a round trip to a thread). The threads start on first use.
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from '../spawn_worker.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export type PoolTask =
@@ -38,14 +38,7 @@ interface Slot {
 
 /** The worker entry next to this file: .js from dist/, .ts under tsx (tests). */
 function spawn(dir: string): Worker {
-  if (fileURLToPath(import.meta.url).endsWith('.js')) {
-    return new Worker(new URL('./tokenizer_worker.js', import.meta.url), { workerData: { dir } });
-  }
-  // NOTE: Node 20 does not apply `--import tsx` to a worker's entry module.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./tokenizer_worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData: { dir } });
+  return spawnModuleWorker(import.meta.url, 'tokenizer_worker', { workerData: { dir } });
 }
 
 export class TokenizerPool {

@@ -4,7 +4,7 @@
 import type { PoolingParams } from '../../pooling_params.js';
 import type { SamplingParams } from '../../sampling_params.js';
 import type { PositionLogprobs } from '../types.js';
-import type { GrammarBitmask } from '../../structured_output/manager.js';
+import type { GrammarBitmask } from '../../structured_output/request.js';
 
 /** A request scheduled for the first time (or again after preemption): the runner has no state for it. */
 export interface NewRequestData {

@@ -22,7 +22,7 @@ import type { CachedRequestData, ModelRunnerOutput, NewRequestData, SchedulerOut
 import { type RequestQueue, createRequestQueue } from './request_queue.js';
 import { checkStop, makeOutput } from './utils.js';
 import type { StructuredOutputManager } from '../../structured_output/manager.js';
-import { grammarStatus, stepGrammarBitmask } from './structured_output.js';
+import { grammarIsReady, stepGrammarBitmask, takeFailedGrammars } from './structured_output.js';
 import { scheduledSpecTokens, SpecDecodeTracker } from './spec_decode.js';
 
 export interface SchedulerOptions {
@@ -130,6 +130,7 @@ export class Scheduler {
   schedule(): SchedulerOutput {
     const step: ScheduleStep = { tokenBudget: this.maxNumScheduledTokens, newReqs: [], runningReqs: [], preemptedReqs: [],
       newBlocks: new Map(), numScheduledTokens: {}, computedBefore: new Map(), specTokens: {} };
+    if (this.structuredOutputManager !== null) this.finishFailedGrammars(this.structuredOutputManager);
     this.scheduleRunning(step);
     if (step.preemptedReqs.length === 0) this.scheduleWaiting(step);
     const out = this.buildOutput(step);
@@ -187,11 +188,9 @@ export class Scheduler {
       if (this.running.length >= this.maxNumRunningReqs) break;
       const request = this.waiting.peekRequest();
       // A grammar still compiling holds back only its own request (vLLM's skipped_waiting_requests).
-      if (request.status === RequestStatus.WAITING_FOR_FSM) {
-        const grammar = grammarStatus(request);
-        if (grammar === 'compiling') skipped.push(this.waiting.popRequest());
-        if (grammar === 'failed') this.abortWaiting(request);
-        if (grammar !== 'ready') continue;
+      if (request.status === RequestStatus.WAITING_FOR_FSM && !grammarIsReady(request)) {
+        skipped.push(this.waiting.popRequest());
+        continue;
       }
 
       // Waiting requests hold no blocks and have computed nothing; a preempted
@@ -222,12 +221,12 @@ export class Scheduler {
     for (const r of skipped.reverse()) this.waiting.prependRequest(r);
   }
 
-  /** The head of the waiting queue ends without running (its grammar failed to compile). */
-  private abortWaiting(request: Request): void {
-    this.waiting.popRequest();
-    request.status = RequestStatus.FINISHED_ABORTED;
-    this.pendingOutputs.push(makeOutput(request, [], null, true));
-    this.freeRequest(request);
+  /** Takes the grammar thread's notices; requests whose grammar failed (to compile, or later) end as aborted. */
+  private finishFailedGrammars(manager: StructuredOutputManager): void {
+    for (const request of takeFailedGrammars(manager, this.requests)) {
+      this.finishRequests(request.requestId, RequestStatus.FINISHED_ABORTED);
+      this.pendingOutputs.push(makeOutput(request, [], null, true));
+    }
   }
 
   /** The step's SchedulerOutput: full data for newly scheduled requests, what changed for the others. */

@@ -1,19 +1,29 @@
 // The scheduler's structured-output steps (vLLM V1's WAITING_FOR_FSM handling and
-// get_grammar_bitmask), kept out of the scheduler's main path.
-import type { StructuredOutputManager, GrammarBitmask } from '../../structured_output/manager.js';
+// get_grammar_bitmask), kept out of the scheduler's main path. The grammar work itself
+// runs on the grammar thread (structured_output/manager.ts); these only read its notices
+// and post the step's fill.
+import type { StructuredOutputManager } from '../../structured_output/manager.js';
+import type { GrammarBitmask } from '../../structured_output/request.js';
 import { type Request, RequestStatus } from '../request.js';
 
 /**
- * A WAITING_FOR_FSM request: 'ready' once its grammar compiled (it becomes WAITING),
- * 'compiling' meanwhile, 'failed' when the compile failed (the scheduler finishes it).
+ * A WAITING_FOR_FSM request: true (and it becomes WAITING) once the grammar thread
+ * said its grammar is ready; the check reads a field set by the last notice, never waits.
  */
-export function grammarStatus(request: Request): 'ready' | 'compiling' | 'failed' {
+export function grammarIsReady(request: Request): boolean {
   const sor = request.structuredOutputRequest;
-  if (sor === null || sor.grammar !== null) {
-    request.status = RequestStatus.WAITING;
-    return 'ready';
-  }
-  return sor.error === null ? 'compiling' : 'failed';
+  if (sor !== null && sor.status !== 'ready') return false;
+  request.status = RequestStatus.WAITING;
+  return true;
+}
+
+/** Reads the grammar thread's notices (without blocking); the unfinished requests whose grammar failed. */
+export function takeFailedGrammars(manager: StructuredOutputManager, requests: ReadonlyMap<string, Request>): Request[] {
+  manager.pollNotices();
+  return manager.takeFailed().flatMap((id) => {
+    const r = requests.get(id);
+    return r === undefined || r.isFinished ? [] : [r];
+  });
 }
 
 /** The bitmask of the constrained requests whose scheduled tokens end at a sample this step. */
