@@ -25,6 +25,7 @@ import {
   STAT_FILL_MS, STAT_WAIT_MS, type ToGrammarMessage,
 } from './grammar_protocol.js';
 import type { StructuredOutputsParams } from './params.js';
+import { promptEndsReasoning } from './reasoning_end.js';
 import {
   type ConstrainedRequest, type GrammarBitmask, type GrammarStats, type StructuredOutputManagerOptions, StructuredOutputRequest,
 } from './request.js';
@@ -73,17 +74,9 @@ export class StructuredOutputManager {
     this.outbox.push({ type: 'init', id: req.requestId, spec: sor.spec, eos: [...req.eosTokenIds] });
   }
 
-  /**
-   * vLLM's is_reasoning_end on the prompt: the template closed the think block
-   * itself (e.g. Qwen3 with enable_thinking false), so the grammar applies at once.
-   */
+  /** The template closed the think block itself (e.g. Qwen3 with enable_thinking false): the grammar applies at once. */
   private promptEndsReasoning(prompt: readonly number[]): boolean {
-    const last = (ids: ReadonlySet<number>) => {
-      for (let i = prompt.length - 1; i >= 0; i--) if (ids.has(prompt[i]!)) return i;
-      return -1;
-    };
-    const end = last(this.reasoningEnd!);
-    return end >= 0 && end > last(new Set(this.opts.reasoningStartTokenIds ?? []));
+    return promptEndsReasoning(prompt, { start: this.opts.reasoningStartTokenIds ?? [], end: [...this.reasoningEnd!] });
   }
 
   /** Requests whose grammar is still compiling. */

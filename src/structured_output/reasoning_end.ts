@@ -17,6 +17,20 @@ export function reasoningTokenIds(tokenizerDir: string, parser: string): { start
   return { start, end };
 }
 
+/**
+ * vLLM's is_reasoning_end on a prompt: its last end-of-reasoning token comes after its
+ * last start token, i.e. the template closed the think block itself (e.g. Qwen3 with
+ * enable_thinking false), so the output has no reasoning.
+ */
+export function promptEndsReasoning(prompt: readonly number[], ids: { start: readonly number[]; end: readonly number[] }): boolean {
+  const last = (set: readonly number[]) => {
+    for (let i = prompt.length - 1; i >= 0; i--) if (set.includes(prompt[i]!)) return i;
+    return -1;
+  };
+  const end = last(ids.end);
+  return end >= 0 && end > last(ids.start);
+}
+
 export function reasoningEndTokenIds(tokenizerDir: string, parser: string): number[] {
   const text = REASONING_END[parser];
   if (text === undefined) throw new Error(`unknown reasoning parser '${parser}' (known: ${Object.keys(REASONING_END).join(', ')})`);

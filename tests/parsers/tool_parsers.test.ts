@@ -136,17 +136,24 @@ test('tool_choice "required": the grammar-made array parses whole and streamed',
 });
 
 test('reasoning parsers: qwen3 and deepseek_r1, whole and streamed', () => {
-  const cases: [string, string, string | null, string | null][] = [
+  // qwen3 as vLLM's current parser: before </think> is reasoning, <think> or not (Qwen3.5's
+  // template opens the block in the prompt); no </think> is reasoning cut short, unless
+  // enable_thinking is false (then it is all content).
+  const cases: [string, string, string | null, string | null, boolean?][] = [
     ['qwen3', '<think>\nThe user wants 2+2. That is 4.\n</think>\n\nThe answer is 4.', '\nThe user wants 2+2. That is 4.\n', '\n\nThe answer is 4.'],
-    ['qwen3', 'The answer is 4.', null, 'The answer is 4.'],
+    ['qwen3', 'The user wants 4.\n</think>\n\nThe answer is 4.', 'The user wants 4.\n', '\n\nThe answer is 4.'],
+    ['qwen3', 'Cut off while thinking', 'Cut off while thinking', null],
+    ['qwen3', 'The answer is 4.', null, 'The answer is 4.', false],
+    ['qwen3', 'A stray </think> stays text.', null, 'A stray </think> stays text.', false],
     ['qwen3', '<think>\nStill thinking when max_tokens hit', '\nStill thinking when max_tokens hit', null],
+    ['qwen3', '<think>x</think>', 'x', null],
     ['deepseek_r1', 'Okay, 2+2 is 4.\n</think>\n\n**4**', 'Okay, 2+2 is 4.\n', '\n\n**4**'],
     ['deepseek_r1', '<think>Hmm.</think>Done', 'Hmm.', 'Done'],
     ['deepseek_r1', 'only thinking, cut off', 'only thinking, cut off', null],
   ];
-  for (const [name, text, reasoning, content] of cases) {
-    assert.deepEqual(reasoningParserFor(name).extract(text), { reasoning, content }, `${name}: ${text}`);
-    const p = reasoningParserFor(name);
+  for (const [name, text, reasoning, content, thinkingEnabled] of cases) {
+    assert.deepEqual(reasoningParserFor(name, { thinkingEnabled }).extract(text), { reasoning, content }, `${name}: ${text}`);
+    const p = reasoningParserFor(name, { thinkingEnabled });
     let r = '';
     let c = '';
     let soFar = '';

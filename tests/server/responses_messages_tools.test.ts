@@ -194,7 +194,7 @@ test('messages: tool_use and tool_result blocks render as chat completions rende
 });
 
 test('output builders: reasoning, text and a call become items / blocks in order, each closed before the next opens', async () => {
-  // NOTE: no fixture tokenizer has </think>, so --reasoning-parser is not driven end to end here; the builders are.
+  // NOTE: the builders alone; tests/server/reasoning.test.ts drives --reasoning-parser end to end.
   const events: [string, Record<string, unknown>][] = [];
   const output: never[] = [];
   const b = new ResponseOutputBuilder(output, async (type, fields) => void events.push([type, fields]));

@@ -130,7 +130,8 @@ export class AnthropicServingMessages extends OpenAIServing {
     const { prompt: rendered, chatReq } = await this.render(req);
     const toolOpts = this.toolOptions;
     const mode = toolMode(chatReq, toolOpts);
-    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null : new ChatOutputParser(mode, toolOpts);
+    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null
+      : new ChatOutputParser(mode, toolOpts, this.reasoningContext(rendered.promptTokenIds));
     const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefined : v);
     const params = this.samplingParams(
       { temperature: opt(req.temperature), topP: opt(req.top_p), topK: opt(req.top_k), stop: req.stop_sequences ?? [], maxTokens: req.max_tokens, outputKind: 'delta',

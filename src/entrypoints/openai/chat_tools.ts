@@ -86,6 +86,14 @@ export interface ChatDelta {
   tool_calls?: DeltaToolCall[];
 }
 
+/** What one request tells the reasoning parser. */
+export interface ReasoningContext {
+  /** chat_template_kwargs.enable_thinking (default true). */
+  thinkingEnabled?: boolean;
+  /** The prompt already closed the think block (vLLM's prompt_is_reasoning_end): the output is all content. */
+  promptEndsReasoning?: boolean;
+}
+
 /** Splits one choice's output; one per choice (the streaming state lives here). */
 export class ChatOutputParser {
   private readonly reasoning: ReasoningParser | null;
@@ -94,8 +102,10 @@ export class ChatOutputParser {
   private namedSent = 0;
   private readonly namedId = randomToolCallId();
 
-  constructor(private readonly mode: ToolMode, opts: ToolOptions) {
-    this.reasoning = opts.reasoningParser ? reasoningParserFor(opts.reasoningParser) : null;
+  constructor(private readonly mode: ToolMode, opts: ToolOptions, ctx: ReasoningContext = {}) {
+    this.reasoning = opts.reasoningParser && !ctx.promptEndsReasoning
+      ? reasoningParserFor(opts.reasoningParser, { thinkingEnabled: ctx.thinkingEnabled })
+      : null;
     this.tools = mode.kind === 'auto' ? toolParserFor(opts.toolCallParser!) : mode.kind === 'required' ? new RequiredToolCallsParser() : null;
   }
 

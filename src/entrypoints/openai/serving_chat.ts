@@ -115,7 +115,8 @@ export class OpenAIServingChat extends OpenAIServing {
     const role = req.add_generation_prompt === false ? (req.messages.at(-1)?.role ?? 'assistant') : 'assistant';
     const last = req.messages.at(-1);
     const echo = req.echo && last && last.role === role ? (messageContent(last, req.messages.length - 1) ?? '') : null;
-    const parsers = mode.kind === 'none' && !toolOpts.reasoningParser ? null : Array.from({ length: params.n }, () => new ChatOutputParser(mode, toolOpts));
+    const thinking = this.reasoningContext(rendered.promptTokenIds, req.chat_template_kwargs);
+    const parsers = mode.kind === 'none' && !toolOpts.reasoningParser ? null : Array.from({ length: params.n }, () => new ChatOutputParser(mode, toolOpts, thinking));
     const ctx: ChatCtx = { req, requestId, created: Math.floor(Date.now() / 1000), role, echo, n: params.n, parsers };
     if (req.stream) await this.stream(ctx, gen, res);
     else await this.full(ctx, gen, res);

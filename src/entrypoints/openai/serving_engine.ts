@@ -7,6 +7,8 @@ import { InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { RequestOutput } from '../../outputs.js';
 import type { SamplingParams, SamplingParamsInput } from '../../sampling_params.js';
+import { promptEndsReasoning, reasoningTokenIds } from '../../structured_output/reasoning_end.js';
+import type { ReasoningContext } from './chat_tools.js';
 import { structuredOutputsOfRequest } from './structured_outputs.js';
 import { samplingParamsWithDefaults } from '../../sampling_params_defaults.js';
 import type { PromptGuard } from './prompt_guard.js';
@@ -72,6 +74,16 @@ export class OpenAIServing {
 
   get maxModelLen(): number {
     return this.engine.modelConfig.maxModelLen;
+  }
+
+  private thinkIds: { start: number[]; end: number[] } | null = null;
+
+  /** What the reasoning parser needs of one request (under --reasoning-parser): enable_thinking, and whether the prompt closed the block. */
+  reasoningContext(promptTokenIds: readonly number[], chatTemplateKwargs?: Record<string, unknown> | null): ReasoningContext {
+    const parser = this.engine.args.reasoningParser;
+    if (!parser) return {};
+    this.thinkIds ??= reasoningTokenIds(this.engine.args.tokenizer ?? this.engine.args.model, parser);
+    return { thinkingEnabled: chatTemplateKwargs?.enable_thinking !== false, promptEndsReasoning: promptEndsReasoning(promptTokenIds, this.thinkIds) };
   }
 
   /** 404 for a model this server does not serve (a missing model means the default one). */

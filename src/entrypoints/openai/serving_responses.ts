@@ -98,7 +98,8 @@ export class OpenAIServingResponses extends OpenAIServing {
     const emit: Emit = sse
       ? (type, fields) => sse.sendNamed(type, { type, sequence_number: seq++, ...fields })
       : async () => {};
-    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null : new ChatOutputParser(mode, toolOpts);
+    const parser = mode.kind === 'none' && !toolOpts.reasoningParser ? null
+      : new ChatOutputParser(mode, toolOpts, this.reasoningContext(rendered.promptTokenIds));
     const run = this.run(response, gen, emit, ac, parser, !!sse).catch(async (e: unknown) => {
       if (!background && (!sse || signal.aborted)) throw e; // a plain answer's error is the HTTP error; a gone client needs none
       const info = toErrorInfo(e);

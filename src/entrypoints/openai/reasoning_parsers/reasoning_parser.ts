@@ -54,30 +54,41 @@ export abstract class ReasoningParser {
 const orNull = (s: string): string | null => (s.length > 0 ? s : null);
 
 /**
- * Qwen3: `<think>reasoning</think>content`. With enable_thinking false the template
- * closes the think block in the prompt, and the output is all content; a `</think>`
- * without `<think>` (the block opened by the prompt) ends the reasoning.
+ * Qwen3 (vLLM's current parser): the text before `</think>` is reasoning and the text
+ * after it content, whether the model wrote `<think>` itself (older templates; the
+ * marker is dropped) or the template opened the block in the prompt (Qwen3.5 style,
+ * where only `</think>` appears). An output with no `</think>` is reasoning cut short.
+ * With `chat_template_kwargs.enable_thinking` false the output is all content, as
+ * vLLM streams it (vLLM's non-streamed parse would still split at a stray `</think>`;
+ * here both agree). A prompt whose think block is already closed makes the whole
+ * output content before any parser sees it (ChatOutputParser).
  */
 export class Qwen3ReasoningParser extends ReasoningParser {
-  extract(text: string): ReasoningSplit {
-    const start = text.indexOf(this.startMarker);
-    const end = text.indexOf(this.endMarker, start < 0 ? 0 : start);
-    if (start < 0 && end < 0) return { reasoning: null, content: orNull(text) };
-    const from = start < 0 ? 0 : start + this.startMarker.length;
-    if (end < 0) return { reasoning: orNull(text.slice(from)), content: null };
-    return { reasoning: orNull(text.slice(from, end)), content: orNull(text.slice(end + this.endMarker.length)) };
+  constructor(private readonly thinkingEnabled = true) {
+    super();
   }
 
-  // NOTE: while streaming, text before any marker is content (the model did not open
-  // a think block); a `</think>` with no `<think>` can then only end a block that was
-  // streamed as content, so it is dropped from the content.
+  extract(text: string): ReasoningSplit {
+    const { reasoning, content } = this.splitSoFar(text);
+    return { reasoning: orNull(reasoning), content: orNull(content) };
+  }
+
+  // NOTE: streamed text is reasoning until `</think>` (as vLLM streams it), so the
+  // whole-output split is the same function.
   protected splitSoFar(text: string): { reasoning: string; content: string } {
+    if (!this.thinkingEnabled) return { reasoning: '', content: text };
+    const body = this.dropStart(text);
+    const end = body.indexOf(this.endMarker);
+    if (end < 0) return { reasoning: body, content: '' };
+    return { reasoning: body.slice(0, end), content: body.slice(end + this.endMarker.length) };
+  }
+
+  /** The text without its first `<think>` (before any `</think>`). */
+  private dropStart(text: string): string {
     const start = text.indexOf(this.startMarker);
-    if (start < 0) return { reasoning: '', content: text.replace(this.endMarker, '') };
-    const end = text.indexOf(this.endMarker, start);
-    const from = start + this.startMarker.length;
-    if (end < 0) return { reasoning: text.slice(from), content: text.slice(0, start) };
-    return { reasoning: text.slice(from, end), content: text.slice(0, start) + text.slice(end + this.endMarker.length) };
+    const end = text.indexOf(this.endMarker);
+    if (start < 0 || (end >= 0 && end < start)) return text;
+    return text.slice(0, start) + text.slice(start + this.startMarker.length);
   }
 }
 
@@ -96,13 +107,18 @@ export class DeepSeekR1ReasoningParser extends ReasoningParser {
   }
 }
 
-export const REASONING_PARSERS: Record<string, () => ReasoningParser> = {
-  qwen3: () => new Qwen3ReasoningParser(),
+/** What a request tells the parser: vLLM's chat_template_kwargs.enable_thinking (default true). */
+export interface ReasoningRequestOptions {
+  thinkingEnabled?: boolean;
+}
+
+export const REASONING_PARSERS: Record<string, (o: ReasoningRequestOptions) => ReasoningParser> = {
+  qwen3: (o) => new Qwen3ReasoningParser(o.thinkingEnabled ?? true),
   deepseek_r1: () => new DeepSeekR1ReasoningParser(),
 };
 
-export function reasoningParserFor(name: string): ReasoningParser {
+export function reasoningParserFor(name: string, opts: ReasoningRequestOptions = {}): ReasoningParser {
   const make = REASONING_PARSERS[name];
   if (!make) throw new Error(`unknown reasoning parser '${name}' (known: ${Object.keys(REASONING_PARSERS).join(', ')})`);
-  return make();
+  return make(opts);
 }
