@@ -50,6 +50,8 @@ export interface EngineArgs {
   structuredOutputsConfig?: { disableAnyWhitespace?: boolean };
   /** vLLM's --speculative-config / speculative_config: n-gram speculative decoding (./speculative.ts). */
   speculativeConfig?: SpeculativeConfigInput | null;
+  /** The engine core reports sampled steps and the KV cache's blocks (SchedulerStats.engineView) for GET /engine/events. Default false. */
+  enableEngineView?: boolean;
 }
 
 export const ENGINE_ARGS_DEFAULTS = {

@@ -4,6 +4,7 @@
 // import it downward; it imports only the request parameter records.
 import type { PoolingParams } from '../pooling_params.js';
 import type { SamplingParams } from '../sampling_params.js';
+import type { EngineViewRecord } from './engine_view.js';
 
 /** Logprobs of one position: entry 0 is the chosen (sampled or prompt) token, then the top-n. */
 export interface PositionLogprobs {
@@ -77,6 +78,8 @@ export interface SchedulerStats {
   numDeferredWaitingReqs?: number;
   /** Speculative decoding this step (vLLM's SpecDecodingStats); absent when nothing was verified. */
   specDecodingStats?: SpecDecodingStats;
+  /** With --enable-engine-view, on the steps the view samples: what this step scheduled and the KV cache's blocks. */
+  engineView?: EngineViewRecord;
 }
 
 /** vLLM's SpecDecodingStats: drafts verified in one step, and how many of their tokens were accepted. */

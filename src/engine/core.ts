@@ -5,10 +5,11 @@ import { loadModelConfig } from '../config/model_config.js';
 import type { CacheConfig, ModelConfig, SchedulerConfig } from '../config/types.js';
 import { Request, RequestStatus } from '../core/request.js';
 import { Scheduler } from '../core/sched/scheduler.js';
+import { EngineViewRecorder } from '../core/sched/engine_view_recorder.js';
 import { initLogger } from '../logger.js';
 import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
-import type { EngineCoreOutputs, EngineCoreRequest } from '../core/types.js';
+import type { EngineCoreOutputs, EngineCoreRequest, SchedulerStats } from '../core/types.js';
 import { StructuredOutputManager } from '../structured_output/manager.js';
 import { reasoningTokenIds } from '../structured_output/reasoning_end.js';
 import { initXgrammar } from '../structured_output/xgrammar_loader.js';
@@ -39,6 +40,8 @@ export class EngineCore {
     readonly scheduler: Scheduler,
     private readonly worker: Worker,
     readonly structuredOutputManager: StructuredOutputManager,
+    /** Set with enableEngineView only (the view costs nothing otherwise). */
+    private readonly viewRecorder: EngineViewRecorder | null,
   ) {}
 
   static async create(args: EngineArgs, modelConfig?: ModelConfig): Promise<EngineCore> {
@@ -71,7 +74,8 @@ export class EngineCore {
         `(${tokens} tokens, ${fmtBytes(info.kvCacheBytes)}); maximum concurrency for ${mc.maxModelLen} tokens per request: ` +
         `${(tokens / mc.maxModelLen).toFixed(2)}x`,
     );
-    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker, structuredOutputManager);
+    const viewRecorder = config.enableEngineView ? new EngineViewRecorder(scheduler) : null;
+    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker, structuredOutputManager, viewRecorder);
   }
 
   /** req.samplingParams must be a SamplingParams (the thread entry, core_worker.ts, re-hydrates it once). */
@@ -88,15 +92,24 @@ export class EngineCore {
     stepTimer.start();
     // Grammars compile on the grammar thread: schedule() only reads its notices and posts the step's fill.
     const so = this.scheduler.schedule();
+    this.viewRecorder?.onSchedule(so);
     stepTimer.mark('schedule');
     const out = this.worker.runner.execute(so);
     const outputs = this.scheduler.updateFromOutput(so, out);
+    this.viewRecorder?.onOutputs(outputs);
     const som = this.structuredOutputManager;
     som.flush(); // this step's accepts reach the grammar thread before the next schedule()
     // Only compiling requests are left: sleep until a grammar is ready (or a few ms) instead of spinning.
     if (so.totalNumScheduledTokens === 0 && som.numPending > 0) som.waitForNotice();
     stepTimer.mark('update');
     return outputs;
+  }
+
+  /** The stats sent once the engine runs out of requests (step() is not called when idle). */
+  idleStats(): SchedulerStats {
+    const stats = this.scheduler.makeStats();
+    this.viewRecorder?.onIdle(stats);
+    return stats;
   }
 
   hasUnfinishedRequests(): boolean {

@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       // NOTE: step() is not called when idle, so the last stats it reported would
       // show the requests that were just aborted or finished as still running.
       busy = false;
-      const schedulerStats = core.scheduler.makeStats();
+      const schedulerStats = core.idleStats();
       post({ type: 'outputs', outputs: { outputs: [], schedulerStats, timestamp: Date.now() / 1000 } });
     }
     if (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
