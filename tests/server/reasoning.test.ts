@@ -56,8 +56,8 @@ interface Raw {
 }
 
 /** The chat prompt's ids (the server's /tokenize), completed raw on /v1/completions, and split at the first </think>. */
-async function rawCompletion(s: TestServer, extra: Record<string, unknown>): Promise<Raw> {
-  const { tokens } = await post<{ tokens: number[] }>(s, '/tokenize', { messages, add_generation_prompt: true });
+async function rawCompletion(s: TestServer, extra: Record<string, unknown>, chatExtra: Record<string, unknown> = {}): Promise<Raw> {
+  const { tokens } = await post<{ tokens: number[] }>(s, '/tokenize', { messages, add_generation_prompt: true, ...chatExtra });
   const body = { prompt: tokens, temperature: 0, return_token_ids: true, ...extra };
   const r = await post<{ choices: { text: string; token_ids: number[]; finish_reason: string }[] }>(s, '/v1/completions', body);
   const { text, token_ids, finish_reason } = r.choices[0]!;
@@ -171,6 +171,33 @@ describe('--reasoning-parser qwen3, </think> on a rare token id driven by logit_
     assert.equal(d.reasoningContent, raw.reasoning);
     assert.equal(d.content, raw.content);
     assert.equal(d.finish, 'stop');
+  });
+
+  test('a named tool_choice: its grammar starts after </think>, the arguments parse against the tool, streamed and not', async () => {
+    const parameters = { type: 'object', properties: { book: { enum: ['John', 'Luke'] }, chapter: { type: 'integer', minimum: 1, maximum: 21 } },
+      required: ['book', 'chapter'], additionalProperties: false };
+    const tools: OpenAI.ChatCompletionTool[] = [{ type: 'function', function: { name: 'find_verse', parameters } }];
+    const tool_choice = { type: 'function' as const, function: { name: 'find_verse' } };
+    // The same prompt (the template may render the tools) and the same grammar (the tool's parameters), raw.
+    const raw = await rawCompletion(s, { max_tokens: 80, logit_bias: bias, structured_outputs: { json: parameters } }, { tools });
+    assert.notEqual(raw.reasoning, '');
+    assert.throws(() => JSON.parse(raw.reasoning), 'free text before </think>, not the grammar\'s JSON');
+    assert.ok(raw.content !== null && ajv.validate(parameters, JSON.parse(raw.content)), `${raw.text}: ${ajv.errorsText()}`);
+    const body = { model: s.engine.modelConfig.model, messages, tools, tool_choice, max_tokens: 80, temperature: 0, logit_bias: bias };
+    const r = await client.chat.completions.create(body);
+    const m = r.choices[0]!.message as OpenAI.Chat.Completions.ChatCompletionMessage & ReasoningDelta;
+    assert.equal(m.reasoning_content, raw.reasoning);
+    assert.equal(m.content, null);
+    assert.deepEqual(m.tool_calls?.map((c) => [c.type === 'function' && c.function.name, c.type === 'function' && c.function.arguments]), [['find_verse', raw.content]]);
+    let reasoning = '';
+    let args = '';
+    for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
+      const d = chunk.choices[0]?.delta as (ReasoningDelta & { tool_calls?: { function?: { arguments?: string } }[] }) | undefined;
+      reasoning += d?.reasoning_content ?? '';
+      args += d?.tool_calls?.map((c) => c.function?.arguments ?? '').join('') ?? '';
+    }
+    assert.equal(reasoning, raw.reasoning);
+    assert.equal(args, raw.content);
   });
 
   test('json_schema without </think>: the grammar never starts, the whole output is reasoning', async () => {
