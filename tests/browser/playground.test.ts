@@ -3,96 +3,23 @@
 // Screenshots go to tests/browser/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, ROOT, serve, skip, stop, until } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'tests/browser/artifacts');
 const KEY = 'playground-test-key';
 const MODEL_NAME = 'tiny-llama-kjv';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
-const skip =
-  !existsSync(CHROMIUM) && !process.env.CI
-    ? `${CHROMIUM} is missing: install it (apt-get install chromium) to run the browser test; CI always runs it`
-    : false;
-
-interface Served {
-  proc: ChildProcess;
-  base: string;
-  log: () => string;
-}
-
-/** `vllm-ts serve` on a free port; resolves once it listens. */
-function serve(): Promise<Served> {
-  const proc = spawn(
-    process.execPath,
-    [
-      '--import', 'tsx', 'src/entrypoints/cli/main.ts', 'serve', 'models/tiny-llama-kjv',
-      '--host', '127.0.0.1', '--port', '0', '--api-key', KEY, '--served-model-name', MODEL_NAME,
-      // the config's 2048-token context, so that a long generation lasts seconds
-      '--kv-cache-memory-bytes', String(32 << 20), '--num-threads', '1', '--device', 'cpu',
-      '--disable-log-stats', '--disable-log-requests',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  const log = () => out;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`vllm-ts serve did not start in 30 s:\n${out}`));
-    }, 30_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /Starting vLLM API server on http:\/\/[^\s:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, base: `http://127.0.0.1:${m[1]}`, log });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`vllm-ts serve exited (${code}) before listening:\n${out}`));
-    });
-  });
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Polls `fn` until it returns a truthy value; fails with `what` after `ms`. */
-async function until<T>(what: string, fn: () => Promise<T> | T, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** The server of this test: with an API key, the config's 2048-token context (so that a long generation lasts seconds). */
+const serveTiny = () =>
+  serve('models/tiny-llama-kjv', [
+    '--api-key', KEY, '--served-model-name', MODEL_NAME,
+    '--kv-cache-memory-bytes', String(32 << 20), '--num-threads', '1', '--device', 'cpu',
+    '--disable-log-stats', '--disable-log-requests',
+  ]);
 
 /** One Prometheus sample from the server itself (labels matched as a substring). */
 async function metric(base: string, name: string, labels = ''): Promise<number> {
@@ -120,7 +47,7 @@ const num = (s: string) => Number(s.replace(/[^\d.]/g, ''));
 test('the playground chats, streams, stops, completes and shows the engine live', { skip, timeout: 90_000 }, async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, name) });
-  const server = await serve();
+  const server = await serveTiny();
   const { base } = server;
   const userDataDir = mkdtempSync(join(tmpdir(), 'vllm-ts-chromium-'));
   let browser: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
@@ -181,7 +108,7 @@ test('the playground chats, streams, stops, completes and shows the engine live'
     assert.equal(await text(page, 'stat-finish'), 'hit max tokens');
     assert.ok(num(await text(page, 'stat-ttft')) > 0);
     assert.ok(num(await text(page, 'stat-rate')) > 0);
-    assert.equal(await text(page, 'message-user'), 'You\nWho made the heaven and the earth?');
+    assert.equal(await text(page, 'user-text'), 'Who made the heaven and the earth?');
     await shot(page, '02-chat.png');
 
     // 3. A long generation (up to the context length): the engine panel sees it, Stop ends it.

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Files under /static/ the playground loads. */
-const INSTALLED_ASSETS = ['playground.css', 'vendor/marked.js', 'vendor/purify.js', 'vendor/highlight.js', 'vendor/hljs/python.js', 'vendor/highlight-light.css'];
+const INSTALLED_ASSETS = ['playground.css', 'playground/main.js', 'playground/chat.js', 'vendor/marked.js', 'vendor/purify.js', 'vendor/highlight.js', 'vendor/hljs/python.js', 'vendor/highlight-light.css'];
 const dir = mkdtempSync(join(tmpdir(), 'vllm-ts-pack-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
