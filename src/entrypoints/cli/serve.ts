@@ -87,12 +87,14 @@ export function registerServe(program: Command): Command {
     .option('--disable-log-stats', 'do not log throughput every 10 s', false)
     .option('--max-waiting-requests <n>', 'answer 503 beyond this many waiting requests', positive('--max-waiting-requests'))
     .option('--max-request-body-bytes <n>', 'largest request body (413 beyond)', positive('--max-request-body-bytes'), 16 * 1024 * 1024)
-    .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', nonNegative('--shutdown-timeout'), 30);
+    .option('--shutdown-timeout <s>', 'seconds running requests get to finish on SIGTERM', nonNegative('--shutdown-timeout'), 30)
+    .option('--enable-engine-view', 'serve GET /engine/events: sampled scheduler steps and the KV cache, for the /engine page (off by default)', false);
   addEngineFlags(addFrontendFlags(cmd)).action(async (model: string, o: Record<string, unknown>) => {
     const args = {
       ...engineArgsFromFlags(model, o),
       maxWaitingRequests: o.maxWaitingRequests as number | undefined,
       chatTemplate: loadChatTemplate(o.chatTemplate as string | undefined),
+      enableEngineView: o.enableEngineView as boolean,
     };
     validateEngineArgs(args);
     const servedModelNames = (o.servedModelName as string[] | undefined) ?? [model];
@@ -160,6 +162,7 @@ export function registerServe(program: Command): Command {
     logger.info(`Available routes: ${server.routeSummary()}`);
     if (apiKeys.length > 0) logger.info(`API key required on /v1 routes (${apiKeys.length} key${apiKeys.length > 1 ? 's' : ''})`);
     logger.info(`Playground: ${base}/playground`);
+    if (server.engineView !== null) logger.info(`Engine view: ${base}/engine`);
     logger.info(`Application startup complete. Try:\n  ${curlHint(base, servedModelNames[0], apiKeys.length > 0, uds)}`);
   });
   return cmd;

@@ -30,6 +30,8 @@ import { OpenAIServingChat } from './serving_chat.js';
 import { OpenAIServingCompletion } from './serving_completion.js';
 import { defaultSamplingParams, listModels } from './serving_models.js';
 import { PLAYGROUND_PATHS, servePlayground } from './serving_playground.js';
+import { engineViewRoutes } from './serving_engine_view.js';
+import type { EngineViewHub } from './engine_view_hub.js';
 import { OpenAIServingTokenization } from './serving_tokenization.js';
 import { openApiDocument } from './openapi.js';
 import { serveDocs } from './serving_docs.js';
@@ -107,6 +109,8 @@ export class ApiServer {
   private readonly requestIdHeaders: boolean;
   readonly load: ServerLoad;
   readonly responses: OpenAIServingResponses;
+  /** The engine view's event fan-out (--enable-engine-view), else null. */
+  readonly engineView: EngineViewHub | null;
 
   constructor(
     readonly engine: AsyncLLM,
@@ -222,6 +226,9 @@ export class ApiServer {
       },
     };
     for (const path of PLAYGROUND_PATHS) this.routes[path] = { GET: servePlayground, HEAD: servePlayground };
+    const engineView = engineViewRoutes(engine, this.servedModelNames[0]);
+    Object.assign(this.routes, engineView.routes);
+    this.engineView = engineView.hub;
     if (opts.enableTokenizerInfoEndpoint) {
       this.routes['/tokenizer_info'] = { GET: ({ res }) => sendJson(res, 200, tokenizerInfo(engine.tokenizer, engine.args.chatTemplate)) };
     }
@@ -421,6 +428,7 @@ export class ApiServer {
     }
     const left = this.engine.numUnfinishedRequests;
     if (left > 0) this.logger.warn(`drain timed out after ${timeoutMs} ms; aborting ${left} requests`);
+    this.engineView?.close();
     if (this.server.listening) this.server.close();
     this.tokenizerPool.close();
     await this.engine.shutdown();
@@ -430,6 +438,7 @@ export class ApiServer {
   /** Immediate stop (tests): closes connections and the engine. */
   async close(): Promise<void> {
     this.draining = true;
+    this.engineView?.close();
     if (this.server.listening) this.server.close();
     this.server.closeAllConnections();
     this.tokenizerPool.close();

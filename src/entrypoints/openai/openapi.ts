@@ -49,6 +49,10 @@ const ROUTE_DOCS: Record<string, Record<string, RouteDoc>> = {
   '/invocations': {
     POST: { summary: 'SageMaker: a chat, completion or embedding request, told apart by its fields', body: ['ChatCompletionRequest', 'CompletionRequest', 'EmbeddingRequest'] },
   },
+  '/engine': { GET: { summary: 'The engine view: the scheduler and the KV cache, live (a web page)', produces: 'text/html' } },
+  '/engine/engine.js': { GET: { summary: "The engine view's script", produces: 'text/javascript' } },
+  '/engine/engine.css': { GET: { summary: "The engine view's styles", produces: 'text/css' } },
+  '/engine/events': { GET: { summary: 'The engine view as server-sent events: a config event, then sampled steps (with --enable-engine-view)', produces: 'text/event-stream' } },
   '/openapi.json': { GET: { summary: 'This document' } },
   '/docs': { GET: { summary: 'This document, rendered', produces: 'text/html' } },
 };

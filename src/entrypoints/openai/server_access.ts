@@ -18,9 +18,12 @@ export class ApiKeys {
     return this.keyDigests.length > 0;
   }
 
-  /** Routes that need the API key: /v1 ones, and /invocations (which vLLM leaves open: it serves the same inference). */
+  /**
+   * Routes that need the API key: /v1 ones, /invocations (which vLLM leaves open: it
+   * serves the same inference) and the engine view's stream (it shows every request's traffic).
+   */
   needsKey(path: string): boolean {
-    return path.startsWith('/v1') || path === '/invocations';
+    return path.startsWith('/v1') || path === '/invocations' || path === '/engine/events';
   }
 
   authorized(req: IncomingMessage): boolean {
