@@ -112,6 +112,8 @@ export function createChat(app) {
   /** Fills a message's bubble: its tokens (when it has them and the view shows them) or its markdown. */
   function fillBubble(bubble, m) {
     bubble.classList.remove('tokens');
+    bubble.removeAttribute('tabindex');
+    bubble.onkeydown = null;
     if (m.tokens && m.tokens.length && m.view !== 'markdown') renderTokens(bubble, m.tokens);
     else renderMarkdown(bubble, m.content);
   }

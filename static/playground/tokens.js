@@ -116,15 +116,29 @@ export function renderTokens(el, tokens) {
   el.onmouseleave = () => {
     if (!pinned) popover().hidden = true;
   };
-  el.onclick = (e) => {
-    const [s, tok] = at(e);
-    if (!s) return;
-    e.stopPropagation();
-    if (pinned === s) return hide();
+  const pin = (s) => {
     if (pinned) pinned.classList.remove('pinned');
     pinned = s;
     s.classList.add('pinned');
-    showFor(s, tok);
+    showFor(s, tokens[Number(s.dataset.i)]);
+  };
+  el.onclick = (e) => {
+    const [s] = at(e);
+    if (!s) return;
+    e.stopPropagation();
+    if (pinned === s) return hide();
+    pin(s);
+  };
+  // the keyboard: focus the answer, then the arrow keys walk its tokens
+  el.tabIndex = 0;
+  el.setAttribute('aria-label', 'Answer, token by token: arrow keys show each token and its alternatives');
+  el.onkeydown = (e) => {
+    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+    e.preventDefault();
+    const spans = el.querySelectorAll('.tok');
+    if (!spans.length) return;
+    const i = pinned && el.contains(pinned) ? Number(pinned.dataset.i) + (e.key === 'ArrowRight' ? 1 : -1) : 0;
+    pin(spans[Math.max(0, Math.min(spans.length - 1, i))]);
   };
 }
 

@@ -277,12 +277,29 @@ test('token probabilities: each token shows its top alternatives, as the API giv
   assert.ok(await pop.isVisible(), 'pinned');
   await page.keyboard.press('Escape');
   await pop.waitFor({ state: 'hidden' });
+  // the keyboard walks the tokens
+  await page.getByTestId('assistant-text').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  assert.match(await pop.innerText(), new RegExp(`logprob ${want[1].logprob.toFixed(3).replace('.', '\\.')}`));
+  await page.keyboard.press('Escape');
   // the same answer as markdown, and back
   await page.getByTestId('toggle-tokens').click();
   await until('the markdown view', async () => (await page.getByTestId('assistant-text').getByTestId('token').count()) === 0);
   assert.equal(await page.getByTestId('assistant-text').innerText(), want.map((t) => t.token).join('').trim());
   await page.getByTestId('toggle-tokens').click();
   await until('the tokens view', async () => (await page.getByTestId('assistant-text').getByTestId('token').count()) === want.length);
+
+  // raw completions show their tokens too (the completions API's logprobs)
+  await page.getByTestId('mode-completion').click();
+  await page.getByLabel('Prompt', { exact: true }).fill('In the beginning');
+  await page.getByTestId('send').click();
+  await until('the completion', async () => (await page.getByTestId('completion-stats').getByTestId('stat-tokens').count()) === 1, 20_000);
+  const ctoks = page.getByTestId('completion-text').getByTestId('token');
+  assert.equal(await ctoks.count(), 6);
+  await ctoks.first().hover();
+  await pop.waitFor({ state: 'visible' });
+  assert.ok((await pop.getByTestId('token-alternatives').locator('tr').count()) >= 3);
   assert.deepEqual(w.problems, []);
   await w.ctx.close();
 });
