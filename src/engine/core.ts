@@ -98,7 +98,7 @@ export class EngineCore {
     const outputs = this.scheduler.updateFromOutput(so, out);
     this.viewRecorder?.onOutputs(outputs);
     const som = this.structuredOutputManager;
-    som.flush(); // this step's accepts reach the grammar thread before the next schedule()
+    if (!this.scheduler.hasRequests()) som.flush(); // going idle: the last releases go out now
     // Only compiling requests are left: sleep until a grammar is ready (or a few ms) instead of spinning.
     if (so.totalNumScheduledTokens === 0 && som.numPending > 0) som.waitForNotice();
     stepTimer.mark('update');

@@ -126,7 +126,7 @@ export class XgrammarGrammar {
   constructor(private readonly m: XgMatcherHandle, readonly vocabSize: number, private readonly b: XgBinding) {}
 
   /** Advances over `tokens`; false (and no further state change) at the first one the grammar rejects. */
-  acceptTokens(tokens: readonly number[]): boolean {
+  acceptTokens(tokens: Iterable<number>): boolean {
     for (const t of tokens) {
       if (this.terminated) return false;
       if (!this.m.AcceptToken(t, false)) return false;

@@ -28,8 +28,11 @@ export function ctlStats(ctl: Int32Array): Float64Array {
 export type ToGrammarMessage =
   /** Compile (or take from the cache) the request's grammar, then build its matcher. */
   | { type: 'init'; id: string; spec: GrammarSpec; eos: number[] }
-  /** Advance the request's matcher over accepted tokens (rolled back first by `rollback`). */
-  | { type: 'accept'; id: string; tokens: number[]; rollback: number }
+  /**
+   * Accepted tokens, request by request: ids[i]'s matcher rolls back rollbacks[i]
+   * tokens, then takes the next counts[i] tokens of `tokens`.
+   */
+  | { type: 'accepts'; ids: string[]; counts: Int32Array; tokens: Int32Array; rollbacks: Int32Array }
   /** Fill rows 0..ids.length-1 of the bitmask for these requests (full rows for unknown or terminated matchers). */
   | { type: 'fill'; seq: number; ids: string[]; buffer?: SharedArrayBuffer }
   | { type: 'release'; id: string }

@@ -71,9 +71,15 @@ class GrammarService {
         else this.queue.push({ id: m.id, spec: m.spec, eos: m.eos });
         break;
       }
-      case 'accept':
-        this.accept(m.id, m.tokens, m.rollback);
+      case 'accepts': {
+        let off = 0;
+        m.ids.forEach((id, i) => {
+          const n = m.counts[i]!;
+          this.accept(id, m.tokens.subarray(off, off + n), m.rollbacks[i]!);
+          off += n;
+        });
         break;
+      }
       case 'fill':
         this.fill(m.seq, m.ids, m.buffer);
         break;
@@ -104,12 +110,12 @@ class GrammarService {
     }
   }
 
-  private accept(id: string, tokens: number[], rollback: number): void {
+  private accept(id: string, tokens: Int32Array, rollback: number): void {
     const m = this.matchers.get(id);
     if (m === undefined) return; // released, or failed
     try {
       if (rollback > 0) m.rollBack(rollback);
-      if (tokens.length > 0 && !m.acceptTokens(tokens)) this.post({ type: 'rejected', id, tokens });
+      if (tokens.length > 0 && !m.acceptTokens(tokens)) this.post({ type: 'rejected', id, tokens: Array.from(tokens) });
     } catch (e) {
       this.fail(id, e);
     }

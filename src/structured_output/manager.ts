@@ -10,8 +10,10 @@
 // - grammarBitmask (called by schedule()) posts the step's fill; the thread writes
 //   the rows into shared memory while the model's forward runs, and the runner
 //   waits for them (awaitGrammarBitmask, Atomics.wait) just before sampling.
-// - acceptTokens / rollBack / release are queued and posted with the next fill
-//   (or at the end of the step): the thread applies them in order before the fill.
+// - acceptTokens / rollBack / release are queued and posted, with the inits and the
+//   next fill, in one message at the end of the next schedule(): the thread applies
+//   them in order before the fill (accepts packed in typed arrays: 4x cheaper to post
+//   than one object per request).
 //
 // NOTE: the WebAssembly build has no threads and cannot serialize a compiled grammar,
 // so one thread does both compiles and fills; it serves fills before it starts a
@@ -44,6 +46,8 @@ export class StructuredOutputManager {
   private port: MessagePort | null = null;
   private ctl = newCtl();
   private outbox: ToGrammarMessage[] = [];
+  /** Accepts since the last other message, packed into one 'accepts' message when sealed. */
+  private accepts: { ids: string[]; counts: number[]; tokens: number[]; rollbacks: number[] } | null = null;
   /** Requests whose grammar is in the thread, by id (the notices name them). */
   private readonly live = new Map<string, ConstrainedRequest>();
   /** Keys the thread has compiled: a request with one is ready at once (its init is served before any fill). */
@@ -71,7 +75,7 @@ export class StructuredOutputManager {
     else this.pending++;
     if (this.closed) return this.markFailed(req, 'the engine is shutting down');
     this.ensureThread();
-    this.outbox.push({ type: 'init', id: req.requestId, spec: sor.spec, eos: [...req.eosTokenIds] });
+    this.send({ type: 'init', id: req.requestId, spec: sor.spec, eos: [...req.eosTokenIds] });
   }
 
   /** The template closed the think block itself (e.g. Qwen3 with enable_thinking false): the grammar applies at once. */
@@ -97,8 +101,34 @@ export class StructuredOutputManager {
     this.port = port1;
   }
 
-  /** Posts what is queued (one message). */
+  private send(m: ToGrammarMessage): void {
+    this.seal();
+    this.outbox.push(m);
+  }
+
+  /** The accepts queued so far become one message (typed arrays: cheap to post), in their place in the order. */
+  private seal(): void {
+    const a = this.accepts;
+    if (a === null) return;
+    this.accepts = null;
+    this.outbox.push({ type: 'accepts', ids: a.ids, counts: Int32Array.from(a.counts), tokens: Int32Array.from(a.tokens), rollbacks: Int32Array.from(a.rollbacks) });
+  }
+
+  private queueAccept(id: string, tokens: readonly number[], rollback: number): void {
+    const a = (this.accepts ??= { ids: [], counts: [], tokens: [], rollbacks: [] });
+    const last = a.ids.length - 1;
+    if (rollback === 0 && last >= 0 && a.ids[last] === id) a.counts[last]! += tokens.length;
+    else {
+      a.ids.push(id);
+      a.counts.push(tokens.length);
+      a.rollbacks.push(rollback);
+    }
+    a.tokens.push(...tokens);
+  }
+
+  /** Posts what is queued, in order, as one message (schedule() calls it once per step). */
   flush(): void {
+    this.seal();
     if (this.outbox.length === 0 || this.port === null) return;
     this.port.postMessage(this.outbox);
     this.outbox = [];
@@ -106,7 +136,6 @@ export class StructuredOutputManager {
 
   /** Takes the thread's notices without blocking; returns how many. */
   pollNotices(): number {
-    this.flush();
     const port = this.port;
     if (port === null) return 0;
     let n = 0;
@@ -176,6 +205,7 @@ export class StructuredOutputManager {
     this.port = null;
     this.ctl = newCtl(); // fills in flight keep the old one, which says dead
     this.outbox = [];
+    this.accepts = null;
     this.compiledKeys.clear();
     this.width = 0;
     this.buffer = null;
@@ -231,7 +261,7 @@ export class StructuredOutputManager {
     }
     const seq = ++this.seq;
     const ids = masked.map((r) => r.requestId);
-    this.outbox.push({ type: 'fill', seq, ids, ...(this.bufferSent ? {} : { buffer: this.buffer }) });
+    this.send({ type: 'fill', seq, ids, ...(this.bufferSent ? {} : { buffer: this.buffer }) });
     this.bufferSent = true;
     this.flush();
     return { reqIds: ids, bitmask: new Int32Array(this.buffer, 0, words), ctl: this.ctl, seq };
@@ -258,9 +288,7 @@ export class StructuredOutputManager {
     const taken = stop < 0 ? accepted : accepted.slice(0, stop + 1);
     sor.terminated = stop >= 0;
     sor.numAccepted += taken.length;
-    const last = this.outbox[this.outbox.length - 1];
-    if (last?.type === 'accept' && last.id === req.requestId) last.tokens.push(...taken);
-    else this.outbox.push({ type: 'accept', id: req.requestId, tokens: taken, rollback: 0 });
+    this.queueAccept(req.requestId, taken, 0);
   }
 
   /** Rolls the matcher back by `n` accepted tokens (outputs dropped after they were accepted). */
@@ -270,20 +298,20 @@ export class StructuredOutputManager {
     if (n > sor.numAccepted) throw new RangeError(`grammar rollback of ${n} tokens, only ${sor.numAccepted} accepted`);
     sor.numAccepted -= n;
     sor.terminated = false; // termination is always the last accepted token
-    this.outbox.push({ type: 'accept', id: req.requestId, tokens: [], rollback: n });
+    this.queueAccept(req.requestId, [], n);
   }
 
   /** Frees the request's matcher (or drops its queued compile). */
   release(req: ConstrainedRequest): void {
     if (!this.live.delete(req.requestId)) return;
     if (req.structuredOutputRequest?.status === 'compiling') this.pending--;
-    this.outbox.push({ type: 'release', id: req.requestId });
+    this.send({ type: 'release', id: req.requestId });
   }
 
   /** Test hook: while on, the thread starts no compile (fills and accepts are still served). */
   holdCompiles(on: boolean): void {
     this.ensureThread();
-    this.outbox.push({ type: 'hold', on });
+    this.send({ type: 'hold', on });
     this.flush();
   }
 
@@ -295,7 +323,7 @@ export class StructuredOutputManager {
 
   /** Test hook: the grammar thread throws from its message handler (as a bug in it would). */
   crashThread(): void {
-    this.outbox.push({ type: 'crash' });
+    this.send({ type: 'crash' });
     this.flush();
   }
 
@@ -303,7 +331,7 @@ export class StructuredOutputManager {
   shutdown(): void {
     this.closed = true;
     if (this.thread === null) return;
-    this.outbox.push({ type: 'shutdown' });
+    this.send({ type: 'shutdown' });
     this.flush();
     const t = this.thread;
     this.thread = null;

@@ -36,5 +36,7 @@ export function stepGrammarBitmask(
     const r = requests.get(id)!;
     if (r.structuredOutputRequest !== null && before + numScheduledTokens[id]! >= r.numTokens) sampling.push(r);
   }
-  return sampling.length > 0 ? manager.grammarBitmask(sampling) : null;
+  const gb = sampling.length > 0 ? manager.grammarBitmask(sampling) : null;
+  manager.flush(); // the step's one message: inits, the last step's accepts and releases, the fill
+  return gb;
 }
