@@ -127,13 +127,16 @@ test('the engine view: the key, then a burst from the page shows continuous batc
   }
 });
 
-test('without --enable-engine-view the page says the view is off and the stream is a 404', { skip, timeout: 60_000 }, async () => {
+test('without --enable-engine-view the page (linked from the playground) says the view is off and the stream is a 404', { skip, timeout: 60_000 }, async () => {
   const s = await startServer();
   const { page, problems } = await openPage();
   try {
     assert.equal((await fetch(`${s.base}/engine/events`)).status, 404);
     assert.equal(s.server.engineView, null);
-    await page.goto(`${s.base}/engine`);
+    // From the playground's header, as a user gets there.
+    await page.goto(`${s.base}/playground`);
+    await page.getByTestId('nav-engine').click();
+    await page.waitForURL(`${s.base}/engine`);
     await page.getByTestId('view-off').waitFor({ state: 'visible' });
     assert.match(await page.getByTestId('view-off').innerText(), /--enable-engine-view/);
     assert.equal(await page.getByTestId('status').innerText(), 'engine view off');
