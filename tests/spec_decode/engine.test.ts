@@ -77,15 +77,20 @@ test('greedy: identical tokens with and without speculation (mixed batch, prefix
   assertVerified(small, 'preemption');
 });
 
-test('requests without drafts (logprobs) and with penalties share a batch with drafted ones; outputs unchanged', async () => {
+test('requests without drafts (logprobs, structured outputs) and with penalties share a batch with drafted ones; outputs unchanged', async () => {
   const params: SamplingParamsInput[] = PROMPTS.map((_, i) =>
     i % 3 === 0 ? { temperature: 0, maxTokens: 24, ignoreEos: true, logprobs: 2 }
       : i % 3 === 1 ? { temperature: 0, maxTokens: 24, ignoreEos: true, repetitionPenalty: 1.3 }
         : { temperature: 0, maxTokens: 24, ignoreEos: true });
+  // Two constrained requests (a regex, a choice): no drafts, the grammar's mask as without speculation.
+  params[2] = { temperature: 0.9, seed: 3, maxTokens: 24, structuredOutputs: { regex: '[0-9]{3}-[a-z]{2,6}' } };
+  params[5] = { temperature: 0, maxTokens: 10, structuredOutputs: { choice: ['light', 'darkness', 'the firmament'] } };
   const base = await run({ maxModelLen: 512 }, PROMPTS, params);
   const spec = await run({ maxModelLen: 512, speculativeConfig: SPEC }, PROMPTS, params);
   assert.deepEqual(tokensOf(spec), tokensOf(base));
   assertVerified(spec, 'mixed params');
+  assert.match(spec.outs[2].outputs[0].text, /^[0-9]{3}-[a-z]{2,6}$/);
+  assert.ok(['light', 'darkness', 'the firmament'].includes(spec.outs[5].outputs[0].text));
   spec.outs.forEach((o, i) => {
     if (i % 3 !== 0) return;
     const want = base.outs[i].outputs[0].logprobs!;
