@@ -310,6 +310,14 @@ export function createChat(app) {
 
   /** Sends the composer's text: as the user's message, or as the result of the pending tool call. */
   async function send(text) {
+    try {
+      samplingParams('chat');
+    } catch (e) {
+      // NOTE: a settings box that is not JSON: nothing is sent, the text stays in the composer.
+      $('input').value = text;
+      errorBubble(e.message);
+      return;
+    }
     const pending = pendingToolCalls();
     const asTool = pending.length > 0 && $('as-tool').checked;
     conv.messages.push(asTool ? { role: 'tool', tool_call_id: pending[0].id, content: text } : { role: 'user', content: text });

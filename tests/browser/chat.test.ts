@@ -91,7 +91,7 @@ test('a conversation survives a reload; the sidebar switches, renames, deletes, 
   await page.getByLabel('Max tokens').fill('8');
   await send(page, 'first question');
   await page.getByTestId('new-chat').click();
-  assert.equal(await page.getByTestId('message-user').count(), 0, 'a new chat starts empty');
+  await until('a new, empty chat', async () => (await page.getByTestId('message-user').count()) === 0);
   await send(page, 'second question');
   const answer = await texts(page, 'assistant-text');
   assert.deepEqual(await texts(page, 'conversation-open'), ['second question', 'first question']);
@@ -166,7 +166,7 @@ test('messages render as markdown with highlighted, copyable code; injected HTML
   const user = page.getByTestId('user-text');
   assert.equal(await user.locator('strong').innerText(), 'bold');
   assert.equal(await user.locator('code').innerText(), 'code');
-  const answer = page.getByTestId('assistant-text');
+  const answer = page.getByTestId('assistant-text').first();
   assert.equal(await answer.locator('h2').innerText(), 'Heading');
   assert.equal(await answer.locator('td').count(), 2);
   assert.deepEqual(await answer.locator('.hljs-keyword').allInnerTexts(), ['def', 'return']);
@@ -311,6 +311,15 @@ test('tools: the tools box sends tools, the transcript shows the call, the reply
   await page.getByLabel('Max tokens').fill('120');
   await page.getByLabel('Temperature').fill('0');
   const tool = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome'] } }, required: ['city'] } } };
+  // a tools box that is not JSON: said so, nothing sent, the message kept in the composer
+  await page.getByLabel('Tools (chat)').fill('[{"type": "function",');
+  await page.getByLabel('Message', { exact: true }).fill('Weather?');
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await until('the error', async () => (await page.getByTestId('message-error').count()) === 1);
+  assert.match(await page.getByTestId('message-error').innerText(), /The tools box is not JSON/);
+  assert.equal(await page.getByTestId('message-user').count(), 0);
+  assert.equal(await page.getByLabel('Message', { exact: true }).inputValue(), 'Weather?');
+  assert.equal(w.chats.length, 0);
   await page.getByLabel('Tools (chat)').fill(JSON.stringify([tool]));
   await page.getByLabel('Tool choice').selectOption('first');
   await send(page, 'Weather?');
