@@ -1,4 +1,6 @@
-// vt_linear: out[M, N] = x[M, K] W[N, K]^T (+ bias) through cuBLASLt, with the
+// vt_linear: out[M, N] = x[M, K] W[N, K]^T (+ bias). Decode sizes (M <= 16) run the
+// weight-streaming skinny kernel (skinny_mma.cuh: one reduction order at every M, so
+// a row's result never depends on its batch); larger M runs cuBLASLt, with the
 // bias fused in the epilogue. A plan (descriptors + chosen algorithm) is cached
 // per shape and alignment. Weights whose dtype differs from the activations are
 // converted once and cached until vt_free releases their allocation. Without
@@ -11,6 +13,7 @@
 #include <tuple>
 
 #include "common.cuh"
+#include "skinny_mma.cuh"
 
 using namespace vt;
 
@@ -19,6 +22,9 @@ int convert_on_stream(void* dst, int dst_dtype, const void* src, int src_dtype, 
 }
 
 namespace {
+
+// The largest M that takes the skinny kernel: every decode batch up to 16 sequences.
+constexpr int64_t kSkinnyMaxM = 16;
 
 struct Plan {
   bool ok = false;
@@ -193,6 +199,14 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
   if (wdt != act) {
     if (converted_copy(weight, wdt, act, (uint64_t)N * K, &weight) != 0) return 1;
     if (bias && converted_copy(bias, wdt, act, (uint64_t)N, &bias) != 0) return 1;
+  }
+  if (M <= kSkinnyMaxM && skinny_ok(act, act, K, x, weight)) {
+    return dispatch_float(act, "vt_linear", [&](auto a) {
+      using T = typename decltype(a)::type;
+      if constexpr (sizeof(T) == 2)
+        return launch_skinny<T>((T*)out, (const T*)x, (const T*)weight, (const T*)bias, nullptr, 1, M, N, K, 1, M, "vt_linear (skinny)");
+      return 1;
+    });
   }
   int al_w = alignment(weight), al_x = alignment(x), al_out = alignment(out), al_bias = bias ? alignment(bias) : 0;
   PlanKey key{M, N, K, act, bias != 0, al_w, al_x, al_out, al_bias};

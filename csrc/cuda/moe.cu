@@ -3,10 +3,17 @@
 // count, a scan and a stable scatter, one block per expert), the grouped expert GEMM
 // (one launch: each block finds its expert's row tile from the offsets, so only the
 // experts that have rows are read) and the weighted un-permute and sum.
-// NOTE: every output of the grouped GEMM accumulates k = 0..K-1 in order inside one
-// thread, whatever rows share its tile, so a token's result does not depend on the
-// batch (batch invariance); the un-permute sums a token's slots in slot order.
+// The grouped GEMM of 16-bit operands is the skinny tensor-core kernel
+// (skinny_mma.cuh): one block per (expert with rows, 16 output features), the
+// expert's weights streamed once in 16-byte loads; the tiled kernel below serves f32
+// and mixed dtypes. Small batches permute in one single-block launch.
+// NOTE: every output of the grouped GEMM is reduced in an order fixed by K alone
+// (skinny_mma.cuh; the tiled kernel: k = 0..K-1 inside one thread), whatever rows
+// share its expert, so a token's result does not depend on the batch (batch
+// invariance); the un-permute sums a token's slots in slot order. Which kernel runs
+// depends on the dtypes and K only, never on the rows.
 #include "common.cuh"
+#include "skinny_mma.cuh"
 
 using namespace vt;
 
@@ -98,6 +105,40 @@ __global__ void moe_scatter_kernel(int* sorted_tokens, int* inv_perm, const int*
     }
     base += total;
     __syncthreads();
+  }
+}
+
+// The whole permutation in one block for small batches (num_pairs <= kSmallPairs, E <=
+// 1024): thread e counts expert e's pairs, a block scan gives the offsets, and thread e
+// scatters its pairs in pair order (the same stable order as the three kernels above).
+constexpr int kSmallPairs = 1024;
+
+__global__ void moe_permute_small_kernel(int* offsets, int* sorted_tokens, int* inv_perm, const int* ids, int num_pairs, int E, int k) {
+  __shared__ int s_ids[kSmallPairs];
+  __shared__ int s_scan[1024];
+  const int e = threadIdx.x;
+  for (int p = threadIdx.x; p < num_pairs; p += blockDim.x) s_ids[p] = ids[p];
+  __syncthreads();
+  int n = 0;
+  if (e < E)
+    for (int p = 0; p < num_pairs; p++) n += s_ids[p] == e;
+  s_scan[e] = n;
+  __syncthreads();
+  for (int d = 1; d < (int)blockDim.x; d <<= 1) {  // inclusive Hillis-Steele scan of the counts
+    const int v = e >= d ? s_scan[e - d] : 0;
+    __syncthreads();
+    s_scan[e] += v;
+    __syncthreads();
+  }
+  if (e < E) {
+    int r = s_scan[e] - n;  // exclusive prefix: expert e's first row
+    offsets[e + 1] = s_scan[e];
+    if (e == 0) offsets[0] = 0;
+    for (int p = 0; p < num_pairs && r < s_scan[e]; p++)
+      if (s_ids[p] == e) {
+        sorted_tokens[r] = p / k;
+        inv_perm[p] = r++;
+      }
   }
 }
 
@@ -196,6 +237,12 @@ extern "C" int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids
   VT_READY();
   int* off = dp<int>(expert_offsets);
   const int* ids = dp<const int>(topk_ids);
+  if (num_pairs <= kSmallPairs && num_experts <= 1024) {
+    const int threads = num_experts <= 32 ? 32 : (int)((num_experts + 31) / 32 * 32);
+    moe_permute_small_kernel<<<1, threads, 0, g.stream>>>(off, dp<int>(sorted_token_ids), dp<int>(inv_perm), ids, (int)num_pairs,
+                                                         (int)num_experts, (int)k);
+    return check_launch("vt_moe_permute");
+  }
   moe_count_kernel<<<(int)num_experts, 256, 0, g.stream>>>(off, ids, num_pairs);
   moe_scan_kernel<<<1, 1, 0, g.stream>>>(off, (int)num_experts);
   if (num_pairs > 0)
@@ -210,6 +257,19 @@ extern "C" int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, ui
                      (long long)N, (long long)K);
   if (num_rows == 0) return 0;
   VT_READY();
+  if (skinny_ok(act, wdt, K, x, weight)) {
+    // One block row per expert with rows (at most min(R, E)); a block of an expert
+    // without rows past the last returns at once.
+    const int64_t grid_y = num_rows < num_experts ? num_rows : num_experts;
+    const int64_t rows_hint = 2 * ((num_rows + grid_y - 1) / grid_y);
+    return dispatch_float(act, "vt_moe_grouped_gemm", [&](auto a) {
+      using T = typename decltype(a)::type;
+      if constexpr (sizeof(T) == 2)
+        return launch_skinny<T>(dp<T>(out), dp<const T>(x), dp<const T>(weight), nullptr, dp<const int>(expert_offsets), (int)num_experts,
+                                0, N, K, grid_y, rows_hint, "vt_moe_grouped_gemm");
+      return 1;
+    });
+  }
   // At most ceil(R / BM) + E - 1 row tiles (each expert's last one may be partial).
   const int64_t max_tiles = (num_rows + BM - 1) / BM + num_experts - 1;
   const int64_t tiles = max_tiles < num_rows ? max_tiles : num_rows;

@@ -146,6 +146,10 @@ test('linear (cuBLASLt, small M, bias epilogue, weight conversion)', { skip }, (
         [2, 7, 8, true],
         [7, 1001, 4104, false],
         [1, 2050, 2048, true],
+        // The skinny kernel's largest M, two n-tiles with a partial second one, K not a multiple of 32.
+        [16, 333, 2056, true],
+        [13, 64, 4096, false],
+        [17, 200, 520, true],
       ] as [number, number, number, boolean][]) {
         const x = Pair.of(l, randomValues(next, M * K, act), act);
         const w = Pair.of(l, randomValues(next, N * K, wdt, 0.1), wdt);
@@ -160,6 +164,39 @@ test('linear (cuBLASLt, small M, bias epilogue, weight conversion)', { skip }, (
     }
   }
   assert.deepEqual(mine, []);
+});
+
+// The decode batch sizes (M <= 16) share one kernel whose reduction order does not
+// depend on M: a request's logits, and so its greedy and seeded tokens, do not depend
+// on how many other requests share its step.
+test('linear batch invariance: a row\'s output bits are the same at every decode M (1..16)', { skip }, () => {
+  const l = openLibs();
+  const next = rng(33);
+  const bad: string[] = [];
+  for (const act of [DType.BF16, DType.F16]) {
+    for (const [N, K, withBias] of [[4104, 4096, false], [1001, 2056, true], [40, 32, false]] as [number, number, boolean][]) {
+      const w = Pair.of(l, randomValues(next, N * K, act, 0.05), act);
+      const b = withBias ? Pair.of(l, randomValues(next, N, act), act) : undefined;
+      const row = randomValues(next, K, act); // the request whose output is watched
+      let ref: Float32Array | undefined;
+      for (const M of [1, 2, 3, 5, 8, 9, 13, 16]) {
+        const xs = randomValues(next, M * K, act);
+        xs.set(row, (M - 1) * K); // the watched row last: every n-tile position and lane group
+        const x = Pair.of(l, xs, act);
+        const out = Pair.out(l, M * N, act);
+        check(l.cuda, l.cuda.linear(out.gpu.addr, x.gpu.addr, w.gpu.addr, b?.gpu.addr ?? 0, M, N, K, act, act), 'linear cuda');
+        const got = out.gpu.toF32().slice((M - 1) * N, M * N);
+        ref ??= got;
+        if (got.some(Number.isNaN)) bad.push(`${DType[act]} ${N}x${K} M=${M} (unwritten or NaN)`);
+        else if (!got.every((v, i) => Object.is(v, ref![i]))) bad.push(`${DType[act]} ${N}x${K} M=${M}`);
+        x.dispose();
+        out.dispose();
+      }
+      w.dispose();
+      b?.dispose();
+    }
+  }
+  assert.deepEqual(bad, [], 'shapes and batch sizes where the watched row\'s output changed');
 });
 
 test('rope (neox and GPT-J, partial rotary, fused qkv strides)', { skip }, () => {
