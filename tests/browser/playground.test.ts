@@ -93,8 +93,9 @@ test('the playground chats, streams, stops, completes and shows the engine live'
     assert.ok(await page.getByTestId('api-key-panel').isHidden());
     assert.equal(await page.evaluate("sessionStorage.getItem('vllm-ts.apiKey')"), KEY);
 
-    // 2. A chat message: the answer streams in (many updates while Stop is live), then its numbers.
-    await page.getByLabel('Max tokens').fill('64');
+    // 2. A chat message: the answer streams in (painted in several frames while Stop is live), then its numbers.
+    // NOTE: the page paints at most once an animation frame; 256 tokens span several frames even on a fast machine.
+    await page.getByLabel('Max tokens').fill('256');
     await page.getByLabel('ignore EOS').check();
     await page.evaluate(IN_PAGE_COUNT_UPDATES);
     await page.getByLabel('Message').fill('Who made the heaven and the earth?');
@@ -103,8 +104,8 @@ test('the playground chats, streams, stops, completes and shows the engine live'
     const answer = await text(page, 'assistant-text');
     assert.ok(answer.trim().length > 0, 'the answer has text');
     const updates = await page.evaluate<number>('window.streamedUpdates');
-    assert.ok(updates >= 5, `the answer arrived in ${updates} streamed updates`);
-    assert.equal(await text(page, 'stat-tokens'), '64 tokens');
+    assert.ok(updates >= 2, `the answer arrived in ${updates} streamed updates`);
+    assert.equal(await text(page, 'stat-tokens'), '256 tokens');
     assert.equal(await text(page, 'stat-finish'), 'hit max tokens');
     assert.ok(num(await text(page, 'stat-ttft')) > 0);
     assert.ok(num(await text(page, 'stat-rate')) > 0);
