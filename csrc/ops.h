@@ -214,6 +214,38 @@ int vt_logprobs(uint64_t out_logprobs, uint64_t out_ids, uint64_t out_ranks, uin
 int vt_apply_token_bitmask(uint64_t logits, uint64_t bitmask, uint64_t rows, int64_t n, int64_t vocab,
                            int64_t width, int act);
 
+// ---- tensor parallelism ------------------------------------------------------
+// Vocabulary-parallel embedding: this rank holds rows [vocab_start, vocab_end) of
+// the table; other ids give zero rows (the all-reduce over ranks sums the one
+// non-zero row). out[t, :] = ids[t] in range ? weight[ids[t] - vocab_start, :] * scale : 0
+//   weight [vocab_end - vocab_start (or more: padding), hidden] (wdt), ids [num_tokens] int32,
+//   out [num_tokens, hidden] (act)
+int vt_vocab_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens, int64_t hidden,
+                       float scale, int64_t vocab_start, int64_t vocab_end, int wdt, int act);
+
+// Strided copy of `height` rows of `width` bytes: row r from src + r * src_pitch to
+// dst + r * dst_pitch (cudaMemcpy2D on the stream; capturable). Rearranges an
+// all-gather's rank-major [ranks, n, w] into [n, ranks * w].
+int vt_copy_2d(uint64_t dst, int64_t dst_pitch, uint64_t src, int64_t src_pitch, int64_t width, int64_t height);
+
+// NCCL, loaded at run time (CUDA library only; the CPU library returns an error:
+// its ranks use the in-process communicator of src/distributed/in_process.ts).
+// vt_nccl_load dlopens the library at `path` (a file, or a bare soname for the
+// dynamic loader's search); 0 once its symbols resolve. vt_nccl_unique_id writes
+// the 128-byte ncclUniqueId rank 0 hands the others. vt_nccl_init joins the
+// communicator (ncclCommInitRank; blocks until every rank has joined), once per
+// process. The collectives run on the library's stream (so CUDA graphs capture
+// them) over n elements of dtype (VT_F32 / VT_F16 / VT_BF16 / VT_I32):
+// vt_all_reduce sums in place; vt_all_gather writes every rank's n elements to
+// out [world_size, n], rank-major.
+int vt_nccl_load(const char* path);
+int vt_nccl_version(void);
+int vt_nccl_unique_id(uint8_t* out);
+int vt_nccl_init(int world_size, int rank, const uint8_t* unique_id);
+int vt_all_reduce(uint64_t buf, int64_t n, int dtype);
+int vt_all_gather(uint64_t out, uint64_t in, int64_t n, int dtype);
+int vt_nccl_destroy(void);
+
 // ---- CUDA graphs -------------------------------------------------------------
 // Capture of everything enqueued on the library's stream between begin and end,
 // replayed by launch (decode steps of a fixed batch size). The CPU library has no

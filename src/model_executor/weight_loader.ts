@@ -3,6 +3,23 @@
 // packs several checkpoint tensors into one, or random for --load-format dummy).
 import { check, DType, DTYPE_BYTES, Tensor } from '../native/index.js';
 import type { NativeOps } from '../native/index.js';
+import { NO_TENSOR_PARALLEL, type TensorParallel } from '../distributed/communicator.js';
+
+/**
+ * One shard of one checkpoint tensor (vLLM's weight_loader with a shard id): the
+ * tensor `name` of full shape `shape` on disk, its sub-tensor `at` along dim 0 when
+ * given (one expert of a stacked [E, ...] tensor), cut to [start, end) along `dim`.
+ * With `transpose`, the 2-D piece is transposed after the cut (GPT-2's Conv1D).
+ */
+export interface ShardPiece {
+  name: string;
+  shape: readonly number[];
+  at?: number;
+  dim: number;
+  start: number;
+  end: number;
+  transpose?: boolean;
+}
 
 /** What the loader needs from a checkpoint (safetensors folder or dummy source). */
 export interface WeightSourceLike {
@@ -41,6 +58,8 @@ export class WeightLoader {
     /** Dtype of dummy weights when targetDtype is null. */
     readonly dummyDtype: DType = DType.BF16,
     readonly seed = 0,
+    /** This rank's place in its tensor-parallel group: the sharded layers (layers/parallel_*.ts) cut their weights by it. */
+    readonly tp: TensorParallel = NO_TENSOR_PARALLEL,
   ) {}
 
   has(name: string): boolean {
@@ -126,6 +145,36 @@ export class WeightLoader {
     return this.track(out);
   }
 
+  /**
+   * A tensor of `shape` made of checkpoint shards (ShardPiece), their bytes stacked
+   * in order; zeros fill what the pieces leave (a vocabulary shard's padding rows).
+   * The tensor-parallel layers' loader: each rank reads only its slices' bytes.
+   */
+  shard(pieces: readonly ShardPiece[], shape: readonly number[]): Tensor {
+    if (this.source.isDummy) return this.track(this.dummy(shape));
+    const dtypes = pieces.map((p) => dtypeFromSafetensors(this.source.expect(p.name, p.shape).dtype));
+    const diskDtype = dtypes[0];
+    if (dtypes.some((d) => d !== diskDtype)) throw new Error(`tensors ${pieces.map((p) => p.name).join(', ')} have different dtypes`);
+    const es = DTYPE_BYTES[diskDtype];
+    const total = shape.reduce((a, b) => a * b, 1) * es;
+    const host = new Uint8Array(total);
+    let offset = 0;
+    for (const p of pieces) {
+      const bytes = cutPiece(this.source.read(p.name), p, es);
+      if (offset + bytes.byteLength > total) throw new Error(`shards of ${p.name} overflow the [${shape}] tensor they fill`);
+      host.set(bytes, offset);
+      offset += bytes.byteLength;
+    }
+    const staged = Tensor.fromHost(this.ops, host, shape, diskDtype);
+    this.loadedBytes += staged.nbytes;
+    const target = this.targetDtype ?? diskDtype;
+    if (target === diskDtype) return this.track(staged);
+    const out = Tensor.empty(this.ops, shape, target);
+    check(this.ops, this.ops.convert(out.addr, target, staged.addr, diskDtype, staged.numel), `convert ${pieces[0].name}`);
+    staged.dispose();
+    return this.track(out);
+  }
+
   /** Random weights in [-1e-3, 1e-3) like vLLM's dummy loader; each tensor its own stream. */
   private dummy(shape: readonly number[]): Tensor {
     const dtype = this.targetDtype ?? this.dummyDtype;
@@ -135,4 +184,34 @@ export class WeightLoader {
     this.loadedBytes += t.numel * DTYPE_BYTES[dtype];
     return t;
   }
+}
+
+/** The bytes of one ShardPiece out of its tensor's bytes (es: bytes per element). */
+function cutPiece(all: Uint8Array, p: ShardPiece, es: number): Uint8Array {
+  let shape = p.shape;
+  let base = 0;
+  if (p.at !== undefined) {
+    shape = shape.slice(1);
+    base = p.at * shape.reduce((a, b) => a * b, 1) * es;
+  }
+  if (!(p.dim >= 0 && p.dim < shape.length && p.start >= 0 && p.end <= shape[p.dim] && p.start <= p.end)) {
+    throw new Error(`shard [${p.start}, ${p.end}) of dim ${p.dim} is outside ${p.name} [${p.shape}]`);
+  }
+  const outer = shape.slice(0, p.dim).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(p.dim + 1).reduce((a, b) => a * b, 1) * es;
+  const len = (p.end - p.start) * inner;
+  const out = new Uint8Array(outer * len);
+  for (let o = 0; o < outer; o++) {
+    const from = base + (o * shape[p.dim] + p.start) * inner;
+    out.set(all.subarray(from, from + len), o * len);
+  }
+  if (!p.transpose) return out;
+  if (shape.length !== 2) throw new Error(`a transposed shard needs a 2-D tensor, ${p.name} is [${p.shape}]`);
+  const rows = p.dim === 0 ? p.end - p.start : shape[0];
+  const cols = p.dim === 1 ? p.end - p.start : shape[1];
+  const View = es === 4 ? Uint32Array : Uint16Array;
+  const src = new View(out.buffer, 0, rows * cols);
+  const dst = new View(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+  return new Uint8Array(dst.buffer);
 }

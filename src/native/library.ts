@@ -73,6 +73,15 @@ export interface NativeOps {
   moePermute(expertOffsets: Addr, sortedTokenIds: Addr, invPerm: Addr, topkIds: Addr, numPairs: number, numExperts: number, k: number): number;
   moeGroupedGemm(out: Addr, x: Addr, weight: Addr, expertOffsets: Addr, numRows: number, numExperts: number, N: number, K: number, wdt: DType, act: DType): number;
   moeUnpermuteSum(out: Addr, y: Addr, topkWeights: Addr, invPerm: Addr, shared: Addr, sharedGate: Addr, numTokens: number, k: number, hidden: number, act: DType): number;
+  vocabEmbedding(out: Addr, weight: Addr, ids: Addr, numTokens: number, hidden: number, scale: number, vocabStart: number, vocabEnd: number, wdt: DType, act: DType): number;
+  copy2d(dst: Addr, dstPitch: number, src: Addr, srcPitch: number, width: number, height: number): number;
+  ncclLoad(path: string): number;
+  ncclVersion(): number;
+  ncclUniqueId(out: Uint8Array): number;
+  ncclInit(worldSize: number, rank: number, uniqueId: Uint8Array): number;
+  allReduce(buf: Addr, n: number, dtype: DType): number;
+  allGather(out: Addr, input: Addr, n: number, dtype: DType): number;
+  ncclDestroy(): number;
   graphBegin(): number;
   graphEnd(): Addr;
   graphLaunch(graph: Addr): number;
@@ -118,6 +127,15 @@ const DECLS: [keyof NativeOps, string][] = [
   ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
   ['applyTokenBitmask', 'int vt_apply_token_bitmask(uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
+  ['vocabEmbedding', 'int vt_vocab_embedding(uint64_t, uint64_t, uint64_t, int64_t, int64_t, float, int64_t, int64_t, int, int)'],
+  ['copy2d', 'int vt_copy_2d(uint64_t, int64_t, uint64_t, int64_t, int64_t, int64_t)'],
+  ['ncclLoad', 'int vt_nccl_load(const char*)'],
+  ['ncclVersion', 'int vt_nccl_version()'],
+  ['ncclUniqueId', 'int vt_nccl_unique_id(_Out_ void*)'],
+  ['ncclInit', 'int vt_nccl_init(int, int, const void*)'],
+  ['allReduce', 'int vt_all_reduce(uint64_t, int64_t, int)'],
+  ['allGather', 'int vt_all_gather(uint64_t, uint64_t, int64_t, int)'],
+  ['ncclDestroy', 'int vt_nccl_destroy()'],
   ['graphBegin', 'int vt_graph_begin()'],
   ['graphEnd', 'uint64_t vt_graph_end()'],
   ['graphLaunch', 'int vt_graph_launch(uint64_t)'],

@@ -9,23 +9,17 @@ import { splitQkv, type RowsView } from '../../attention/backends/backend.js';
 import type { ForwardContext } from '../forward_context.js';
 import { gatedActFor, gatedActivation, type GatedAct } from '../layers/activation.js';
 import { Attention } from '../layers/attention.js';
-import { VocabEmbedding } from '../layers/embedding.js';
+import type { VocabEmbedding } from '../layers/embedding.js';
 import { RMSNorm } from '../layers/layernorm.js';
-import { Linear } from '../layers/linear.js';
+import type { Linear } from '../layers/linear.js';
+import { gateUpLinear, localHeads, qkvLinears, rowLinear } from '../layers/parallel_linear.js';
+import { GatheredRMSNorm } from '../layers/parallel_norm.js';
+import { lmHead, vocabEmbedding } from '../layers/vocab_parallel_embedding.js';
+import { commOf } from '../../distributed/communicator.js';
 import { RotaryEmbedding } from '../layers/rotary_embedding.js';
 import type { WeightLoader } from '../weight_loader.js';
 import type { CausalLM } from './interface.js';
 import { layerSlidingWindows, runLayers } from './utils.js';
-
-/**
- * Checkpoint tensors a fused weight is made of: fused name -> the parts, in row
- * order. The loader reads the fused tensor when the checkpoint has it (Phi-3 stores
- * qkv_proj and gate_up_proj), else stacks the parts.
- */
-export const packedModules = {
-  qkv_proj: ['q_proj', 'k_proj', 'v_proj'],
-  gate_up_proj: ['gate_proj', 'up_proj'],
-} as const;
 
 /**
  * Where a layer's RMSNorms sit.
@@ -95,6 +89,23 @@ export class RotaryTables {
   }
 }
 
+/**
+ * OLMo 2's q_norm / k_norm over the whole projection ([H * D], [KV * D]); under
+ * tensor parallelism each gathers the heads of every rank first (GatheredRMSNorm).
+ */
+function projNorms(w: WeightLoader, p: string, cfg: ModelConfig, eps: number, off: number): [RMSNorm, RMSNorm] {
+  const { numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
+  const qw = w.get(`${p}.q_norm.weight`, [H * D]);
+  const kw = w.get(`${p}.k_norm.weight`, [KV * D]);
+  if (w.tp.size === 1) return [new RMSNorm(qw, eps, off), new RMSNorm(kw, eps, off)];
+  if (KV % w.tp.size !== 0) {
+    // Replicated KV heads would gather duplicates: the norm's row would not be the projection's.
+    throw new Error(`${cfg.architectures[0]}'s k_norm spans all ${KV} key/value heads: tensor parallel size (${w.tp.size}) must divide them.`);
+  }
+  const comm = commOf(w.tp);
+  return [new GatheredRMSNorm(qw, eps, off, comm), new GatheredRMSNorm(kw, eps, off, comm)];
+}
+
 class DecoderAttention {
   /** Fused [(H + 2 KV) * D, hidden], or null when q/k/v stay apart for their norms. */
   readonly qkvProj: Linear | null = null;
@@ -109,29 +120,25 @@ class DecoderAttention {
 
   constructor(cfg: ModelConfig, w: WeightLoader, p: string, i: number, parts: DecoderParts, la: LayerAttention) {
     const { hiddenSize: h, numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
-    const rows = [H * D, KV * D, KV * D];
-    const names = packedModules.qkv_proj.map((n) => `${p}.${n}`);
+    // This rank's heads (all of them at tensor-parallel size 1).
+    const local = localHeads(H, KV, w.tp);
     if (parts.qkNorm) {
       // NOTE: q and k must be contiguous [T, heads * D] for their norms, so no fusing.
-      const proj = (n: string, out: number) =>
-        new Linear(w.get(`${n}.weight`, [out, h]), cfg.attentionBias ? w.get(`${n}.bias`, [out]) : null);
-      [this.qProj, this.kProj, this.vProj] = names.map((n, j) => proj(n, rows[j]));
+      [this.qProj, this.kProj, this.vProj] = qkvLinears(w, cfg, p, false);
       const eps = cfg.rmsNormEps;
       const off = parts.normWeightOffset ?? 0;
-      const [qw, kw] = parts.qkNorm === 'head' ? [D, D] : [H * D, KV * D];
-      this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [qw]), eps, off);
-      this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [kw]), eps, off);
+      if (parts.qkNorm === 'head') {
+        this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [D]), eps, off);
+        this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [D]), eps, off);
+      } else {
+        [this.qNorm, this.kNorm] = projNorms(w, p, cfg, eps, off);
+      }
     } else {
-      const shapes = rows.map((r) => [r, h]);
-      this.qkvProj = new Linear(
-        w.packed(`${p}.qkv_proj`, names, shapes, 'weight'),
-        cfg.attentionBias ? w.packed(`${p}.qkv_proj`, names, rows.map((r) => [r]), 'bias') : null,
-      );
+      this.qkvProj = qkvLinears(w, cfg, p, true)[0];
     }
     // HF Llama: attention_bias also gives o_proj a bias (Qwen2's q/k/v-only bias does not).
-    const oBias = cfg.hfConfig.attention_bias === true;
-    this.oProj = new Linear(w.get(`${p}.o_proj.weight`, [h, H * D]), oBias ? w.get(`${p}.o_proj.bias`, [h]) : null);
-    this.attn = new Attention(i, H, KV, D, { scale: la.scale, slidingWindow: la.slidingWindow, softCap: la.softCap });
+    this.oProj = rowLinear(w, `${p}.o_proj`, h, H * D, cfg.hfConfig.attention_bias === true);
+    this.attn = new Attention(i, local.heads, local.kvHeads, D, { scale: la.scale, slidingWindow: la.slidingWindow, softCap: la.softCap });
     this.rotary = la.rotary;
   }
 
@@ -163,16 +170,16 @@ export class GatedMLP implements MLPBlock {
   readonly downProj: Linear; // [hidden, ffn]
   readonly act: GatedAct;
 
-  /** ffn: the MLP's width (default intermediate_size; a MoE's shared expert has its own). */
-  constructor(cfg: ModelConfig, w: WeightLoader, p: string, ffn = cfg.intermediateSize) {
+  /**
+   * ffn: the MLP's width (default intermediate_size; a MoE's shared expert has its own).
+   * reduce false: under tensor parallelism the output stays a partial sum (a MoE's
+   * shared expert, all-reduced with the experts).
+   */
+  constructor(cfg: ModelConfig, w: WeightLoader, p: string, ffn = cfg.intermediateSize, reduce = true) {
     const h = cfg.hiddenSize;
     const bias = cfg.hfConfig.mlp_bias === true;
-    const names = packedModules.gate_up_proj.map((n) => `${p}.${n}`);
-    this.gateUpProj = new Linear(
-      w.packed(`${p}.gate_up_proj`, names, [[ffn, h], [ffn, h]], 'weight'),
-      bias ? w.packed(`${p}.gate_up_proj`, names, [[ffn], [ffn]], 'bias') : null,
-    );
-    this.downProj = new Linear(w.get(`${p}.down_proj.weight`, [h, ffn]), bias ? w.get(`${p}.down_proj.bias`, [h]) : null);
+    this.gateUpProj = gateUpLinear(w, p, ffn, h, bias);
+    this.downProj = rowLinear(w, `${p}.down_proj`, h, ffn, bias, { reduce });
     this.act = gatedActFor(cfg.hiddenAct);
   }
 
@@ -250,8 +257,8 @@ export class DecoderForCausalLM implements CausalLM {
 
   constructor(readonly config: ModelConfig, w: WeightLoader, parts: DecoderParts = {}) {
     const { hiddenSize: h, vocabSize: V } = config;
-    const embed = w.get('model.embed_tokens.weight', [V, h]);
-    this.embedTokens = new VocabEmbedding(embed, parts.embedScale ?? 1);
+    const { embed: embedTokens, weight: embed } = vocabEmbedding(w, 'model.embed_tokens.weight', V, h, parts.embedScale ?? 1);
+    this.embedTokens = embedTokens;
     let layerAttention = parts.layerAttention;
     if (!layerAttention) {
       const rotary = new RotaryTables(config, w).get();
@@ -260,7 +267,7 @@ export class DecoderForCausalLM implements CausalLM {
     }
     for (let i = 0; i < config.numHiddenLayers; i++) this.layers.push(new DecoderLayer(config, w, i, parts, layerAttention(i)));
     this.norm = new RMSNorm(w.get('model.norm.weight', [h]), config.rmsNormEps, parts.normWeightOffset ?? 0);
-    this.lmHead = new Linear(config.tieWordEmbeddings ? embed : w.get('lm_head.weight', [V, h]));
+    this.lmHead = lmHead(w, config.tieWordEmbeddings ? embed : null, 'lm_head.weight', V, h);
     this.logitScale = parts.logitScale ?? 1;
     this.finalLogitSoftCap = parts.finalLogitSoftCap ?? 0;
   }

@@ -9,7 +9,9 @@ import { geluTanh } from '../layers/activation.js';
 import { Attention } from '../layers/attention.js';
 import { VocabEmbedding } from '../layers/embedding.js';
 import { LayerNorm } from '../layers/layernorm.js';
-import { Linear } from '../layers/linear.js';
+import type { Linear } from '../layers/linear.js';
+import { conv1dColumnLinear, evenShard, localHeads, rowLinear } from '../layers/parallel_linear.js';
+import { lmHead, vocabEmbedding } from '../layers/vocab_parallel_embedding.js';
 import type { WeightLoader } from '../weight_loader.js';
 import { runLayers } from './utils.js';
 import type { CausalLM } from './interface.js';
@@ -29,19 +31,20 @@ class GPT2Block {
   constructor(cfg: ModelConfig, w: WeightLoader, p: string, i: number) {
     const { hiddenSize: h, numAttentionHeads: H, headDim: D, intermediateSize: ffn } = cfg;
     const ln = (n: string) => new LayerNorm(w.get(`${p}.${n}.weight`, [h]), w.get(`${p}.${n}.bias`, [h]), cfg.rmsNormEps);
-    // Conv1D modules: stored [in, out] in the checkpoint, transposed to [out, in] at load.
-    const conv = (n: string, inF: number, outF: number) =>
-      new Linear(w.getTransposed(`${p}.${n}.weight`, [inF, outF]), w.get(`${p}.${n}.bias`, [outF]));
+    // Conv1D modules: stored [in, out] in the checkpoint, transposed to [out, in] at load;
+    // c_attn and c_fc column-parallel (this rank's heads / width), the c_proj's row-parallel.
+    const { heads, headStart } = localHeads(H, H, w.tp);
+    const q: [number, number] = [headStart * D, (headStart + heads) * D];
     this.ln1 = ln('ln_1');
     this.ln2 = ln('ln_2');
-    this.cAttn = conv('attn.c_attn', h, 3 * h);
-    this.cProj = conv('attn.c_proj', h, h);
-    this.cFc = conv('mlp.c_fc', h, ffn);
-    this.mlpProj = conv('mlp.c_proj', ffn, h);
+    this.cAttn = conv1dColumnLinear(w, `${p}.attn.c_attn`, h, 3 * h, [0, 1, 2].map((j) => [j * h + q[0], j * h + q[1]]), true);
+    this.cProj = rowLinear(w, `${p}.attn.c_proj`, h, h, true, { transposed: true });
+    this.cFc = conv1dColumnLinear(w, `${p}.mlp.c_fc`, h, ffn, [evenShard(ffn, w.tp, 'n_inner')], true);
+    this.mlpProj = rowLinear(w, `${p}.mlp.c_proj`, h, ffn, true, { transposed: true });
     const hf = cfg.hfConfig;
     let scale = hf.scale_attn_weights === false ? 1 : 1 / Math.sqrt(D);
     if (hf.scale_attn_by_inverse_layer_idx === true) scale /= i + 1;
-    this.attn = new Attention(i, H, H, D, { scale });
+    this.attn = new Attention(i, heads, heads, D, { scale });
   }
 
   /**
@@ -75,12 +78,12 @@ export class GPT2LMHeadModel implements CausalLM {
     // NOTE: HF's GPT2LMHeadModel saves 'transformer.'-prefixed names; the original
     // OpenAI checkpoints (e.g. openai-community/gpt2) hold the bare GPT2Model names.
     const pre = w.has('transformer.wte.weight') ? 'transformer.' : '';
-    const wte = w.get(`${pre}wte.weight`, [V, h]);
-    this.wte = new VocabEmbedding(wte);
+    const { embed, weight: wte } = vocabEmbedding(w, `${pre}wte.weight`, V, h);
+    this.wte = embed;
     this.wpe = new VocabEmbedding(w.get(`${pre}wpe.weight`, [P, h]));
     for (let i = 0; i < config.numHiddenLayers; i++) this.blocks.push(new GPT2Block(config, w, `${pre}h.${i}`, i));
     this.lnF = new LayerNorm(w.get(`${pre}ln_f.weight`, [h]), w.get(`${pre}ln_f.bias`, [h]), config.rmsNormEps);
-    this.lmHead = new Linear(config.tieWordEmbeddings ? wte : w.get('lm_head.weight', [V, h]));
+    this.lmHead = lmHead(w, config.tieWordEmbeddings ? wte : null, 'lm_head.weight', V, h);
   }
 
   forward(ctx: ForwardContext, inputIds: Tensor, positions: Tensor): Tensor {

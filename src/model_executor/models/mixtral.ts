@@ -6,14 +6,14 @@
 import type { ModelConfig } from '../../config/types.js';
 import type { WeightLoader } from '../weight_loader.js';
 import { DecoderForCausalLM } from './decoder.js';
-import { intKey, SparseMoeBlock } from './moe.js';
+import { intKey, sparseMoeBlock } from './moe.js';
 
 export class MixtralForCausalLM extends DecoderForCausalLM {
   constructor(config: ModelConfig, w: WeightLoader) {
     super(config, w, {
       mlp: (_i, p) => {
         const hub = w.source.isDummy || w.has(`${p}.block_sparse_moe.gate.weight`);
-        return new SparseMoeBlock(config, w, `${p}.${hub ? 'block_sparse_moe' : 'mlp'}`, {
+        return sparseMoeBlock(config, w, `${p}.${hub ? 'block_sparse_moe' : 'mlp'}`, {
           numExperts: intKey(config, 'num_local_experts', 8), topK: intKey(config, 'num_experts_per_tok', 2),
           intermediate: config.intermediateSize, renormalize: true,
           expertNames: hub ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'],

@@ -8,6 +8,9 @@ import type { ForwardContext } from '../forward_context.js';
 import { gatedActFor } from '../layers/activation.js';
 import { FusedMoE, loadExperts, type FusedMoEConfig } from '../layers/fused_moe.js';
 import { Linear } from '../layers/linear.js';
+import { loadExpertShards } from '../layers/fused_moe_parallel.js';
+import { AllReduced } from '../layers/parallel_linear.js';
+import { commOf } from '../../distributed/communicator.js';
 import type { WeightLoader } from '../weight_loader.js';
 import { GatedMLP, type MLPBlock } from './decoder.js';
 
@@ -38,10 +41,12 @@ export class SparseMoeBlock implements MLPBlock {
       throw new Error(`${cfg.architectures[0]}: num_experts_per_tok ${s.topK} must be in [1, ${s.numExperts}] (the number of experts)`);
     }
     this.gate = new Linear(w.get(`${p}.gate.weight`, [s.numExperts, h]));
-    const { w13, w2 } = loadExperts(w, `${p}.experts`, c, s.expertNames);
-    this.experts = new FusedMoE(c, w13, w2);
+    // Under tensor parallelism every expert is cut by its width: this rank's F / size.
+    const { w13, w2 } = w.tp.size === 1 ? loadExperts(w, `${p}.experts`, c, s.expertNames) : loadExpertShards(w, `${p}.experts`, c, s.expertNames);
+    this.experts = new FusedMoE({ ...c, intermediate: w2.shape[2] }, w13, w2);
     if (s.sharedIntermediate) {
-      this.sharedExpert = new GatedMLP(cfg, w, `${p}.shared_expert`, s.sharedIntermediate);
+      // Not reduced alone: its partial sum joins the experts' before the block's one all-reduce.
+      this.sharedExpert = new GatedMLP(cfg, w, `${p}.shared_expert`, s.sharedIntermediate, false);
       this.sharedExpertGate = new Linear(w.get(`${p}.shared_expert_gate.weight`, [1, h]));
     }
   }
@@ -54,6 +59,12 @@ export class SparseMoeBlock implements MLPBlock {
       : undefined;
     return this.experts.forward(ctx, x, logits, out, shared);
   }
+}
+
+/** The sparse block of a layer; under tensor parallelism its partial sums are all-reduced once, after the block. */
+export function sparseMoeBlock(cfg: ModelConfig, w: WeightLoader, p: string, s: SparseMoeSpec): MLPBlock {
+  const block = new SparseMoeBlock(cfg, w, p, s);
+  return w.tp.size === 1 ? block : new AllReduced(block, commOf(w.tp));
 }
 
 /** A positive integer config key, or an error naming it. */
@@ -88,7 +99,7 @@ export function qwenMoeMlp(cfg: ModelConfig, w: WeightLoader, shared: boolean): 
   const sparse = qwenSparseLayers(cfg);
   return (i, p) => {
     if (!sparse[i]) return new GatedMLP(cfg, w, `${p}.mlp`);
-    return new SparseMoeBlock(cfg, w, `${p}.mlp`, {
+    return sparseMoeBlock(cfg, w, `${p}.mlp`, {
       numExperts: intKey(cfg, 'num_experts', numExperts(cfg)), topK: intKey(cfg, 'num_experts_per_tok'),
       intermediate: intKey(cfg, 'moe_intermediate_size'), renormalize: cfg.hfConfig.norm_topk_prob === true,
       expertNames: ['gate_proj', 'up_proj', 'down_proj'],
