@@ -38,6 +38,12 @@ export interface EngineArgs {
   loadFormat?: 'auto' | 'dummy';
   /** CPU threads for the native kernels (default: all cores). */
   numThreads?: number;
+  /**
+   * vLLM's --tensor-parallel-size: ranks the model is sharded over (heads, MLP width,
+   * experts' width, vocabulary), one GPU each on CUDA (NCCL), threads of this process
+   * on the CPU (the in-process communicator). Default 1.
+   */
+  tensorParallelSize?: number;
   /** Disables CUDA graphs. */
   enforceEager?: boolean;
   /** A Jinja chat template (text) overriding the tokenizer's. */
@@ -67,12 +73,14 @@ export const ENGINE_ARGS_DEFAULTS = {
   generationConfig: 'auto',
   loadFormat: 'auto',
   enforceEager: false,
+  tensorParallelSize: 1,
 } as const satisfies Partial<EngineArgs>;
 
 /** The EngineArgs that resolveEngineArgs gives a value whatever the user set. */
 type Defaulted =
   | 'device' | 'dtype' | 'seed' | 'blockSize' | 'maxNumSeqs' | 'maxNumBatchedTokens' | 'maxWaitingRequests'
-  | 'enablePrefixCaching' | 'gpuMemoryUtilization' | 'generationConfig' | 'loadFormat' | 'numThreads' | 'enforceEager';
+  | 'enablePrefixCaching' | 'gpuMemoryUtilization' | 'generationConfig' | 'loadFormat' | 'numThreads' | 'enforceEager'
+  | 'tensorParallelSize';
 
 /**
  * EngineArgs with every engine-core default applied: the one record the engine
@@ -111,5 +119,6 @@ export function resolveEngineArgs(args: EngineArgs): ResolvedEngineArgs {
     numThreads: args.numThreads ?? 0,
     enforceEager: args.enforceEager ?? d.enforceEager,
     speculativeConfig: resolveSpeculativeConfig(args.speculativeConfig),
+    tensorParallelSize: args.tensorParallelSize ?? d.tensorParallelSize,
   };
 }

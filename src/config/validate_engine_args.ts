@@ -25,6 +25,7 @@ const FLAG: Partial<Record<keyof EngineArgs, string>> = {
   numThreads: '--num-threads',
   seed: '--seed',
   speculativeConfig: '--speculative-config',
+  tensorParallelSize: '--tensor-parallel-size',
 };
 
 const name = (field: keyof EngineArgs) => (FLAG[field] ? `${FLAG[field]} (${field})` : field);
@@ -47,6 +48,7 @@ export function validateEngineArgs(args: EngineArgs): void {
   positiveInt(args, 'maxWaitingRequests', 'how many requests may wait before new ones get 503');
   positiveInt(args, 'kvCacheMemoryBytes', 'the bytes given to the KV cache');
   positiveInt(args, 'numThreads', 'the CPU threads of the native kernels');
+  positiveInt(args, 'tensorParallelSize', 'the number of ranks (GPUs) the model is sharded over');
   if (args.seed !== undefined && (typeof args.seed !== 'number' || !Number.isInteger(args.seed))) {
     throw new EngineArgsError(`${name('seed')} must be an integer, got ${JSON.stringify(args.seed)}.`, 'seed');
   }

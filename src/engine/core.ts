@@ -1,4 +1,5 @@
-// EngineCore: the inner loop — schedule, execute, update — over one Worker.
+// EngineCore: the inner loop — schedule, execute, update — over one executor
+// (one Worker, or the ranks of --tensor-parallel-size).
 // Runs in the AsyncLLM's worker thread (or in-process under LLMEngine).
 import { type EngineArgs, type ResolvedEngineArgs, resolveEngineArgs } from '../config/engine_args.js';
 import { loadModelConfig } from '../config/model_config.js';
@@ -7,7 +8,8 @@ import { Request, RequestStatus } from '../core/request.js';
 import { Scheduler } from '../core/sched/scheduler.js';
 import { EngineViewRecorder } from '../core/sched/engine_view_recorder.js';
 import { initLogger } from '../logger.js';
-import { fmtBytes, Worker, type WorkerInfo } from '../worker/worker.js';
+import { fmtBytes, type WorkerInfo } from '../worker/worker.js';
+import { createExecutor, type Executor } from '../executor/executor.js';
 import { StepTimer, stepTimer } from '../metrics/step_timer.js';
 import type { EngineCoreOutputs, EngineCoreRequest, SchedulerStats } from '../core/types.js';
 import { StructuredOutputManager } from '../structured_output/manager.js';
@@ -38,7 +40,7 @@ export class EngineCore {
     readonly schedulerConfig: SchedulerConfig,
     readonly workerInfo: WorkerInfo,
     readonly scheduler: Scheduler,
-    private readonly worker: Worker,
+    private readonly executor: Executor,
     readonly structuredOutputManager: StructuredOutputManager,
     /** Set with enableEngineView only (the view costs nothing otherwise). */
     private readonly viewRecorder: EngineViewRecorder | null,
@@ -50,8 +52,9 @@ export class EngineCore {
     const mc = modelConfig ?? loadModelConfig(config.model, { maxModelLen: config.maxModelLen });
     const schedulerConfig = makeSchedulerConfig(config, mc);
     const t0 = performance.now();
-    const worker = Worker.create(config, mc, stepTimer);
-    const info = worker.info;
+    // One worker, or (--tensor-parallel-size N) N ranks fed the same SchedulerOutput.
+    const executor = await createExecutor(config, mc, stepTimer);
+    const info = executor.info;
     const cacheConfig: CacheConfig = {
       blockSize: info.blockSize,
       numBlocks: info.numBlocks,
@@ -75,7 +78,7 @@ export class EngineCore {
         `${(tokens / mc.maxModelLen).toFixed(2)}x`,
     );
     const viewRecorder = config.enableEngineView ? new EngineViewRecorder(scheduler) : null;
-    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, worker, structuredOutputManager, viewRecorder);
+    return new EngineCore(mc, cacheConfig, schedulerConfig, info, scheduler, executor, structuredOutputManager, viewRecorder);
   }
 
   /** req.samplingParams must be a SamplingParams (the thread entry, core_worker.ts, re-hydrates it once). */
@@ -94,7 +97,7 @@ export class EngineCore {
     const so = this.scheduler.schedule();
     this.viewRecorder?.onSchedule(so);
     stepTimer.mark('schedule');
-    const out = this.worker.runner.execute(so);
+    const out = this.executor.runner.execute(so);
     const outputs = this.scheduler.updateFromOutput(so, out);
     this.viewRecorder?.onOutputs(outputs);
     const som = this.structuredOutputManager;
@@ -128,6 +131,6 @@ export class EngineCore {
   shutdown(): void {
     if (StepTimer.enabled) logger.info(`step timing (VLLM_TS_STEP_TIMING):\n${stepTimer.report()}`);
     this.structuredOutputManager.shutdown();
-    this.worker.shutdown();
+    this.executor.shutdown();
   }
 }

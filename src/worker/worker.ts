@@ -21,6 +21,8 @@ import { createSampler, type StepSampler } from './sampler.js';
 import { chooseDevice } from './device_choice.js';
 import { NgramProposer } from './spec_decode/ngram_proposer.js';
 import { initLogger } from '../logger.js';
+import { type Communicator, NO_TENSOR_PARALLEL, type TensorParallel } from '../distributed/communicator.js';
+import { localHeads } from '../model_executor/layers/parallel_linear.js';
 
 const logger = initLogger('worker');
 
@@ -53,10 +55,21 @@ export interface WorkerInfo {
   slidingWindow: number | null;
 }
 
+/**
+ * This worker's rank in a tensor-parallel group (src/executor/ starts the ranks):
+ * connect joins the group's communicator once the device is up (NCCL needs it).
+ */
+export interface ParallelRank {
+  rank: number;
+  size: number;
+  connect(ops: NativeOps): Communicator;
+}
+
 /** What the build steps share: the resolved configs, and how to release what each step allocated. */
 interface BuildContext {
   config: ResolvedEngineArgs;
   modelConfig: ModelConfig;
+  parallel: ParallelRank | null;
   /** Run in reverse order by shutdown (or when a step fails). */
   releases: (() => void)[];
 }
@@ -70,6 +83,8 @@ interface DeviceState {
   attnBackend: AttentionBackend;
   /** The engine's sampler (the worker builds it: ./sampler.ts decides host or device). */
   sampler: StepSampler;
+  /** This rank's place in its tensor-parallel group (size 1: none). */
+  tp: TensorParallel;
 }
 
 /** The paged KV cache of every layer. */
@@ -93,9 +108,12 @@ export class Worker {
     private readonly releases: (() => void)[],
   ) {}
 
-  /** timer: where the runner marks its phases (the engine core's StepTimer); none by default. */
-  static create(config: ResolvedEngineArgs, modelConfig: ModelConfig, timer?: PhaseTimer): Worker {
-    const ctx: BuildContext = { config, modelConfig, releases: [] };
+  /**
+   * timer: where the runner marks its phases (the engine core's StepTimer); none by default.
+   * parallel: this worker's tensor-parallel rank (null: the whole model on one device).
+   */
+  static create(config: ResolvedEngineArgs, modelConfig: ModelConfig, timer?: PhaseTimer, parallel: ParallelRank | null = null): Worker {
+    const ctx: BuildContext = { config, modelConfig, parallel, releases: [] };
     let d: DeviceState | null = null;
     try {
       d = initDevice(ctx);
@@ -128,20 +146,27 @@ function release(ops: NativeOps | null, releases: (() => void)[]): void {
   while (releases.length > 0) releases.pop()!();
 }
 
-function initDevice({ config, modelConfig, releases }: BuildContext): DeviceState {
+function initDevice({ config, modelConfig, parallel, releases }: BuildContext): DeviceState {
   const device = resolveDevice(config.device);
   const ops = loadNative(device);
   check(ops, ops.init(0, config.numThreads), `init ${device}`);
   const act = resolveActDtype(device, config.dtype, modelConfig);
   const ws = new Workspace(ops, 1 << 22);
   releases.push(() => ws.dispose());
-  return { device, ops, act, ws, attnBackend: new PagedAttentionBackend(), sampler: createSampler(ops, act, config.seed) };
+  let tp = NO_TENSOR_PARALLEL;
+  if (parallel) {
+    const comm = parallel.connect(ops);
+    releases.push(() => comm.close());
+    tp = { rank: parallel.rank, size: parallel.size, comm };
+  }
+  // NOTE: every rank seeds its sampler alike: with the same gathered logits all ranks draw the same tokens.
+  return { device, ops, act, ws, attnBackend: new PagedAttentionBackend(), sampler: createSampler(ops, act, config.seed), tp };
 }
 
 /** Builds the model and loads its weights (on CUDA converted to the activation dtype). */
 function loadModel({ config, modelConfig, releases }: BuildContext, d: DeviceState): { model: CausalLM; weightBytes: number } {
   const source = openWeights(modelConfig, config.loadFormat);
-  const loader = new WeightLoader(d.ops, source, d.device === 'cpu' ? null : d.act, DType.BF16, config.seed);
+  const loader = new WeightLoader(d.ops, source, d.device === 'cpu' ? null : d.act, DType.BF16, config.seed, d.tp);
   releases.push(() => loader.disposeAll());
   try {
     return { model: buildModel(modelConfig, loader), weightBytes: loader.loadedBytes };
@@ -180,7 +205,9 @@ function initializeKvCache(ctx: BuildContext, d: DeviceState, budget: number): K
   const bytesPerBlock = kvBytesPerBlock(ctx, d);
   const blocksPerSeq = Math.ceil(modelConfig.maxModelLen / config.blockSize);
   // +1: block 0 is the null block.
-  const numBlocks = Math.min(Math.floor(budget / bytesPerBlock), config.maxNumSeqs * blocksPerSeq + 1);
+  let numBlocks = Math.min(Math.floor(budget / bytesPerBlock), config.maxNumSeqs * blocksPerSeq + 1);
+  // Tensor parallelism: one block table for all ranks, so every rank takes the smallest rank's count.
+  if (d.tp.comm) numBlocks = Math.min(...d.tp.comm.allGatherNumbers(numBlocks));
   if (numBlocks < blocksPerSeq + 1) {
     const need = (blocksPerSeq + 1) * bytesPerBlock;
     throw new Error(
@@ -205,14 +232,19 @@ function captureModel(ctx: BuildContext, d: DeviceState, model: CausalLM, kv: Kv
   return graphs;
 }
 
-/** Keys and values of one block over every layer. */
+/** KV heads this rank caches: all at size 1, else its shard (or its one replicated head). */
+function rankKvHeads(m: ModelConfig, tp: TensorParallel): number {
+  return localHeads(m.numAttentionHeads, m.numKeyValueHeads, tp).kvHeads;
+}
+
+/** Keys and values of one block over every layer (this rank's KV heads). */
 function kvBytesPerBlock({ config, modelConfig: m }: BuildContext, d: DeviceState): number {
-  return 2 * m.numHiddenLayers * config.blockSize * m.numKeyValueHeads * m.headDim * DTYPE_BYTES[d.act];
+  return 2 * m.numHiddenLayers * config.blockSize * rankKvHeads(m, d.tp) * m.headDim * DTYPE_BYTES[d.act];
 }
 
 function allocKv(ctx: BuildContext, d: DeviceState, numBlocks: number): KvCache {
   const m = ctx.modelConfig;
-  const kvShape = [numBlocks, ctx.config.blockSize, m.numKeyValueHeads, m.headDim];
+  const kvShape = [numBlocks, ctx.config.blockSize, rankKvHeads(m, d.tp), m.headDim];
   // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.
   const make = d.device === 'cpu' ? Tensor.empty : Tensor.zeros;
   const caches = Array.from({ length: m.numHiddenLayers }, () => ({ key: make(d.ops, kvShape, d.act), value: make(d.ops, kvShape, d.act) }));

@@ -40,6 +40,7 @@ export function addEngineFlags(cmd: Command): Command {
     .option('--no-enable-prefix-caching', 'disable automatic prefix caching')
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
+    .option('--tensor-parallel-size <n>', 'ranks (GPUs) to shard the model over (vLLM: -tp)', int, 1)
     .option('--enforce-eager', 'disable CUDA graphs', false)
     .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20)
     .addOption(new Option('--reasoning-parser <name>', 'split <think> reasoning from the answer (grammars start after it)').choices(['qwen3', 'deepseek_r1']))
@@ -99,6 +100,7 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
     generationConfig: o.generationConfig as EngineArgs['generationConfig'],
     loadFormat: o.loadFormat as EngineArgs['loadFormat'],
     enforceEager: o.enforceEager as boolean,
+    tensorParallelSize: o.tensorParallelSize as number,
     maxLogprobs: o.maxLogprobs as number,
     reasoningParser: o.reasoningParser as string | undefined,
     structuredOutputsConfig: o.structuredOutputsConfig as EngineArgs['structuredOutputsConfig'],
