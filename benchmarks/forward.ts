@@ -2,7 +2,8 @@
 // batch-1 decode tokens/s, through the Worker and ModelRunner with hand-made
 // SchedulerOutputs (no scheduler, no detokenizer), for 1 and 2 threads, beside
 // the machine's memory read bandwidth.
-//   npx tsx benchmarks/forward.ts [--threads 1,2] [--json out.json]
+//   npx tsx benchmarks/forward.ts [--threads 1,2] [--models tiny,110m] [--enforce-eager] [--json out.json]
+// (--enforce-eager: decode steps run op by op instead of replaying the CPU library's graphs)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -20,11 +21,13 @@ const flag = (name: string, def: string) => {
 };
 const threadList = flag('--threads', '1,2').split(',').map(Number);
 const jsonOut = flag('--json', '');
+const enforceEager = args.includes('--enforce-eager');
+const modelKeys = flag('--models', 'tiny,110m').split(',');
 
 const MODELS = [
-  { name: 'tiny-llama-kjv', dir: 'models/tiny-llama-kjv', loadFormat: 'auto' as const },
-  { name: 'llama-110m (dummy bf16)', dir: 'benchmarks/configs/llama-110m', loadFormat: 'dummy' as const },
-];
+  { key: 'tiny', name: 'tiny-llama-kjv', dir: 'models/tiny-llama-kjv', loadFormat: 'auto' as const },
+  { key: '110m', name: 'llama-110m (dummy bf16)', dir: 'benchmarks/configs/llama-110m', loadFormat: 'dummy' as const },
+].filter((m) => modelKeys.includes(m.key));
 
 function weightBytesPerToken(c: ModelConfig): number {
   // Every weight but the embedding table is read once per decode step (bf16: 2 bytes).
@@ -48,7 +51,7 @@ function so(newReq: { id: string; tokens: number[]; blocks: number[] } | null, c
 
 function measure(dir: string, loadFormat: 'auto' | 'dummy', numThreads: number) {
   const config = loadModelConfig(dir, { maxModelLen: 2048 });
-  const worker = Worker.create(resolveEngineArgs({ model: dir, loadFormat, numThreads, device: 'cpu', kvCacheMemoryBytes: 256 << 20, maxNumSeqs: 1 }), config);
+  const worker = Worker.create(resolveEngineArgs({ model: dir, loadFormat, numThreads, device: 'cpu', kvCacheMemoryBytes: 256 << 20, maxNumSeqs: 1, enforceEager }), config);
   const r = worker.runner;
   const bs = worker.info.blockSize;
   const blocks = Array.from({ length: Math.ceil(2048 / bs) }, (_, i) => i + 1);

@@ -1,5 +1,7 @@
 // Memory read bandwidth of this machine: sums a 1 GiB buffer with 1..N threads
 // (the floor that batch-1 decode is compared with). Prints "threads GB/s" lines.
+//   membw [max threads] [buffer MiB, default 1024]: a buffer the size of a small
+//   model's weights measures the cache level they stay in, as decode rereads them.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,14 +31,15 @@ static double sum_range(const float* p, size_t n) {
 }
 
 int main(int argc, char** argv) {
-  const size_t bytes = size_t(1) << 30;
+  const size_t bytes = (argc > 2 ? size_t(atof(argv[2]) * 1024) : size_t(1024) * 1024) / 64 * 64 * 1024;
   const size_t n = bytes / sizeof(float);
   float* buf = static_cast<float*>(aligned_alloc(64, bytes));
   for (size_t i = 0; i < n; i++) buf[i] = float(i & 1023);
   int max_threads = argc > 1 ? atoi(argv[1]) : int(std::thread::hardware_concurrency());
   for (int t = 1; t <= max_threads; t++) {
     double best = 0;
-    for (int rep = 0; rep < 5; rep++) {
+    const int reps = bytes < (size_t(256) << 20) ? 200 : 5;  // a small buffer: many passes (the first warms it)
+    for (int rep = 0; rep < reps; rep++) {
       std::vector<std::thread> ts;
       std::vector<double> sums(t);
       auto t0 = std::chrono::steady_clock::now();
