@@ -246,10 +246,11 @@ int vt_all_reduce(uint64_t buf, int64_t n, int dtype);
 int vt_all_gather(uint64_t out, uint64_t in, int64_t n, int dtype);
 int vt_nccl_destroy(void);
 
-// ---- CUDA graphs -------------------------------------------------------------
+// ---- graphs -------------------------------------------------------------------
 // Capture of everything enqueued on the library's stream between begin and end,
-// replayed by launch (decode steps of a fixed batch size). The CPU library has no
-// graphs: vt_graph_begin returns non-zero there and the engine runs eagerly.
+// replayed by launch (decode steps of a fixed batch size). The CPU library records
+// the ops the capturing thread calls (with their arguments, not run) and replays
+// them inside vt_graph_launch. A host copy during a capture fails it.
 int vt_graph_begin(void);
 // Ends the capture and instantiates it; returns a handle, 0 on failure.
 uint64_t vt_graph_end(void);

@@ -195,6 +195,7 @@ extern "C" int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t
                             int64_t max_query_len, int64_t max_seq_len, int64_t num_heads, int64_t num_kv_heads,
                             int64_t head_dim, int64_t block_size, int64_t max_blocks_per_seq, int64_t q_stride,
                             float scale, int64_t sliding_window, float soft_cap, int act) {
+  VT_CAPTURE(vt_attention(out, q, k_cache, v_cache, query_start_loc, seq_lens, block_tables, num_seqs, num_tokens, max_query_len, max_seq_len, num_heads, num_kv_heads, head_dim, block_size, max_blocks_per_seq, q_stride, scale, sliding_window, soft_cap, act));
   (void)max_query_len;
   (void)max_seq_len;
   if (check_act("vt_attention", act)) return 1;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <functional>
 #include <type_traits>
 
 #include "../ops.h"
@@ -55,6 +56,21 @@ inline void parallel_for(int64_t n, double cost, F&& f, double min_work = 32768)
     f(b, e);
   });
 }
+
+// ---- graphs (graph.cpp) ---------------------------------------------------------
+// Between vt_graph_begin and vt_graph_end an op called on the capturing thread is
+// recorded with its arguments instead of run (as a CUDA stream capture records
+// kernels); vt_graph_launch replays the recorded ops in order, inside one call.
+bool graph_capturing();
+int graph_record(std::function<int()> op);
+// Fails the capture under way on this thread (if any) for a host copy; 0 when none.
+int graph_fail_host_copy(const char* op);
+
+// First statement of a capturable op: VT_CAPTURE(vt_op(its, own, arguments));
+#define VT_CAPTURE(call)                                                \
+  do {                                                                  \
+    if (::vt::graph_capturing()) return ::vt::graph_record([=] { return call; }); \
+  } while (0)
 
 // ---- scalar dtype conversions --------------------------------------------------
 struct bf16 {

@@ -72,6 +72,7 @@ extern "C" {
 
 int vt_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens, int64_t hidden, float scale, int wdt,
                  int act) {
+  VT_CAPTURE(vt_embedding(out, weight, ids, num_tokens, hidden, scale, wdt, act));
   if (check_act("vt_embedding", act) || check_wdt("vt_embedding", wdt)) return 1;
   if (num_tokens < 0 || hidden <= 0) return set_error("vt_embedding: bad shape num_tokens=%lld hidden=%lld", (long long)num_tokens, (long long)hidden);
   if (num_tokens == 0) return 0;
@@ -87,6 +88,7 @@ int vt_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens
 }
 
 int vt_gather_rows(uint64_t out, uint64_t x, uint64_t rows, int64_t n, int64_t width, int act) {
+  VT_CAPTURE(vt_gather_rows(out, x, rows, n, width, act));
   if (check_act("vt_gather_rows", act)) return 1;
   if (n < 0 || width < 0) return set_error("vt_gather_rows: bad shape n=%lld width=%lld", (long long)n, (long long)width);
   if (n == 0 || width == 0) return 0;
@@ -101,6 +103,7 @@ int vt_gather_rows(uint64_t out, uint64_t x, uint64_t rows, int64_t n, int64_t w
 }
 
 int vt_add(uint64_t out, uint64_t a, uint64_t b, int64_t n, int act) {
+  VT_CAPTURE(vt_add(out, a, b, n, act));
   if (check_act("vt_add", act)) return 1;
   if (n < 0) return set_error("vt_add: negative length %lld", (long long)n);
   if (n == 0) return 0;
@@ -112,6 +115,7 @@ int vt_add(uint64_t out, uint64_t a, uint64_t b, int64_t n, int act) {
 }
 
 int vt_silu_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act) {
+  VT_CAPTURE(vt_silu_and_mul(out, x, num_tokens, d, act));
   if (check_act("vt_silu_and_mul", act)) return 1;
   if (num_tokens < 0 || d <= 0) return set_error("vt_silu_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
   if (num_tokens == 0) return 0;
@@ -121,6 +125,7 @@ int vt_silu_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int
 }
 
 int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d, int act) {
+  VT_CAPTURE(vt_gelu_tanh_and_mul(out, x, num_tokens, d, act));
   if (check_act("vt_gelu_tanh_and_mul", act)) return 1;
   if (num_tokens < 0 || d <= 0) return set_error("vt_gelu_tanh_and_mul: bad shape num_tokens=%lld d=%lld", (long long)num_tokens, (long long)d);
   if (num_tokens == 0) return 0;
@@ -130,6 +135,7 @@ int vt_gelu_tanh_and_mul(uint64_t out, uint64_t x, int64_t num_tokens, int64_t d
 }
 
 int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act) {
+  VT_CAPTURE(vt_gelu_tanh(out, x, n, act));
   if (check_act("vt_gelu_tanh", act)) return 1;
   if (n < 0) return set_error("vt_gelu_tanh: negative length %lld", (long long)n);
   if (n == 0) return 0;
@@ -141,6 +147,7 @@ int vt_gelu_tanh(uint64_t out, uint64_t x, int64_t n, int act) {
 }
 
 int vt_scale_softcap(uint64_t out, uint64_t x, int64_t n, float scale, float soft_cap, int act) {
+  VT_CAPTURE(vt_scale_softcap(out, x, n, scale, soft_cap, act));
   if (check_act("vt_scale_softcap", act)) return 1;
   if (n < 0) return set_error("vt_scale_softcap: negative length %lld", (long long)n);
   if (n == 0) return 0;

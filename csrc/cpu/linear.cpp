@@ -163,6 +163,7 @@ using namespace vt;
 
 extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bias, int64_t M, int64_t N, int64_t K,
                          int wdt, int act) {
+  VT_CAPTURE(vt_linear(out, x, weight, bias, M, N, K, wdt, act));
   if (check_act("vt_linear", act) || check_wdt("vt_linear", wdt)) return 1;
   if (M < 0 || N <= 0 || K <= 0)
     return set_error("vt_linear: bad shape M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
@@ -190,6 +191,7 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
 // rows share its expert (vt_linear's batch invariance); experts without rows are skipped.
 extern "C" int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, uint64_t expert_offsets, int64_t num_rows,
                                    int64_t num_experts, int64_t N, int64_t K, int wdt, int act) {
+  VT_CAPTURE(vt_moe_grouped_gemm(out, x, weight, expert_offsets, num_rows, num_experts, N, K, wdt, act));
   if (check_act("vt_moe_grouped_gemm", act) || check_wdt("vt_moe_grouped_gemm", wdt)) return 1;
   if (num_rows < 0 || num_experts <= 0 || N <= 0 || K <= 0)
     return set_error("vt_moe_grouped_gemm: bad shape rows=%lld experts=%lld N=%lld K=%lld", (long long)num_rows,

@@ -66,30 +66,35 @@ int vt_free(uint64_t addr) {
 void* vt_host_ptr(uint64_t addr) { return ptr<void>(addr); }
 
 int vt_copy_h2d(uint64_t dst, const void* src, uint64_t bytes) {
+  if (graph_fail_host_copy("vt_copy_h2d")) return 1;
   if (bytes && (!dst || !src)) return set_error("vt_copy_h2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memcpy(ptr<void>(dst), src, bytes);
   return 0;
 }
 
 int vt_copy_d2h(void* dst, uint64_t src, uint64_t bytes) {
+  if (graph_fail_host_copy("vt_copy_d2h")) return 1;
   if (bytes && (!dst || !src)) return set_error("vt_copy_d2h: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memcpy(dst, ptr<void>(src), bytes);
   return 0;
 }
 
 int vt_copy_d2d(uint64_t dst, uint64_t src, uint64_t bytes) {
+  VT_CAPTURE(vt_copy_d2d(dst, src, bytes));
   if (bytes && (!dst || !src)) return set_error("vt_copy_d2d: null pointer for a %llu-byte copy", (unsigned long long)bytes);
   if (bytes) memmove(ptr<void>(dst), ptr<void>(src), bytes);
   return 0;
 }
 
 int vt_memset(uint64_t dst, int value, uint64_t bytes) {
+  VT_CAPTURE(vt_memset(dst, value, bytes));
   if (bytes && !dst) return set_error("vt_memset: null pointer for %llu bytes", (unsigned long long)bytes);
   if (bytes) memset(ptr<void>(dst), value, bytes);
   return 0;
 }
 
 int vt_convert(uint64_t dst, int dst_dtype, uint64_t src, int src_dtype, uint64_t n) {
+  VT_CAPTURE(vt_convert(dst, dst_dtype, src, src_dtype, n));
   if (check_float("vt_convert", "destination", dst_dtype) || check_float("vt_convert", "source", src_dtype)) return 1;
   if (n && (!dst || !src)) return set_error("vt_convert: null pointer");
   void* d = ptr<void>(dst);
@@ -107,6 +112,7 @@ int vt_convert(uint64_t dst, int dst_dtype, uint64_t src, int src_dtype, uint64_
 //   value = (2u - 1) * scale                        (f32: 2u - 1 is exact, one
 //       rounding for * scale), then rounded to the dtype (nearest even).
 int vt_fill_random(uint64_t dst, int dtype, uint64_t n, uint64_t seed, float scale) {
+  VT_CAPTURE(vt_fill_random(dst, dtype, n, seed, scale));
   if (check_float("vt_fill_random", "destination", dtype)) return 1;
   if (n && !dst) return set_error("vt_fill_random: null pointer");
   void* d = ptr<void>(dst);

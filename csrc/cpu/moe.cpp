@@ -12,6 +12,7 @@ using namespace vt;
 
 extern "C" int vt_moe_topk_softmax(uint64_t topk_weights, uint64_t topk_ids, uint64_t logits, int64_t num_tokens,
                                    int64_t num_experts, int64_t k, int renormalize, int act) {
+  VT_CAPTURE(vt_moe_topk_softmax(topk_weights, topk_ids, logits, num_tokens, num_experts, k, renormalize, act));
   if (check_act("vt_moe_topk_softmax", act)) return 1;
   if (num_tokens < 0 || num_experts <= 0 || num_experts > 1024 || k <= 0 || k > num_experts)
     return set_error("vt_moe_topk_softmax: bad shape tokens=%lld experts=%lld k=%lld (need 0 < k <= experts <= 1024)",
@@ -51,6 +52,7 @@ extern "C" int vt_moe_topk_softmax(uint64_t topk_weights, uint64_t topk_ids, uin
 
 extern "C" int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids, uint64_t inv_perm, uint64_t topk_ids,
                               int64_t num_pairs, int64_t num_experts, int64_t k) {
+  VT_CAPTURE(vt_moe_permute(expert_offsets, sorted_token_ids, inv_perm, topk_ids, num_pairs, num_experts, k));
   if (num_pairs < 0 || num_experts <= 0 || k <= 0 || num_pairs % k != 0)
     return set_error("vt_moe_permute: bad shape pairs=%lld experts=%lld k=%lld", (long long)num_pairs,
                      (long long)num_experts, (long long)k);
@@ -80,6 +82,7 @@ extern "C" int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids
 
 extern "C" int vt_moe_unpermute_sum(uint64_t out, uint64_t y, uint64_t topk_weights, uint64_t inv_perm, uint64_t shared,
                                     uint64_t shared_gate, int64_t num_tokens, int64_t k, int64_t hidden, int act) {
+  VT_CAPTURE(vt_moe_unpermute_sum(out, y, topk_weights, inv_perm, shared, shared_gate, num_tokens, k, hidden, act));
   if (check_act("vt_moe_unpermute_sum", act)) return 1;
   if (num_tokens < 0 || k <= 0 || hidden <= 0)
     return set_error("vt_moe_unpermute_sum: bad shape tokens=%lld k=%lld hidden=%lld", (long long)num_tokens,

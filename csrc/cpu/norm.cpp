@@ -93,11 +93,13 @@ extern "C" {
 
 int vt_rms_norm(uint64_t out, uint64_t x, uint64_t residual, uint64_t weight, int64_t num_tokens, int64_t hidden,
                 float eps, float weight_offset, int wdt, int act) {
+  VT_CAPTURE(vt_rms_norm(out, x, residual, weight, num_tokens, hidden, eps, weight_offset, wdt, act));
   return run_norm("vt_rms_norm", out, x, residual, weight, 0, num_tokens, hidden, eps, weight_offset, wdt, act, false);
 }
 
 int vt_layer_norm(uint64_t out, uint64_t x, uint64_t residual, uint64_t weight, uint64_t bias, int64_t num_tokens,
                   int64_t hidden, float eps, int wdt, int act) {
+  VT_CAPTURE(vt_layer_norm(out, x, residual, weight, bias, num_tokens, hidden, eps, wdt, act));
   return run_norm("vt_layer_norm", out, x, residual, weight, bias, num_tokens, hidden, eps, 0.0f, wdt, act, true);
 }
 

@@ -39,6 +39,7 @@ extern "C" {
 
 int vt_vocab_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_tokens, int64_t hidden, float scale,
                        int64_t vocab_start, int64_t vocab_end, int wdt, int act) {
+  VT_CAPTURE(vt_vocab_embedding(out, weight, ids, num_tokens, hidden, scale, vocab_start, vocab_end, wdt, act));
   if (check_act("vt_vocab_embedding", act) || check_wdt("vt_vocab_embedding", wdt)) return 1;
   if (num_tokens < 0 || hidden <= 0 || vocab_start < 0 || vocab_end < vocab_start)
     return set_error("vt_vocab_embedding: bad shape num_tokens=%lld hidden=%lld range [%lld, %lld)", (long long)num_tokens,
@@ -54,6 +55,7 @@ int vt_vocab_embedding(uint64_t out, uint64_t weight, uint64_t ids, int64_t num_
 }
 
 int vt_copy_2d(uint64_t dst, int64_t dst_pitch, uint64_t src, int64_t src_pitch, int64_t width, int64_t height) {
+  VT_CAPTURE(vt_copy_2d(dst, dst_pitch, src, src_pitch, width, height));
   if (width < 0 || height < 0 || dst_pitch < width || src_pitch < width)
     return set_error("vt_copy_2d: bad shape width=%lld height=%lld pitches %lld / %lld", (long long)width, (long long)height,
                      (long long)dst_pitch, (long long)src_pitch);

@@ -34,6 +34,7 @@ extern "C" {
 int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache, int64_t num_tokens, int64_t num_heads,
             int64_t num_kv_heads, int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride, int is_neox,
             int act) {
+  VT_CAPTURE(vt_rope(q, k, positions, cos_sin_cache, num_tokens, num_heads, num_kv_heads, head_dim, rotary_dim, q_stride, k_stride, is_neox, act));
   if (check_act("vt_rope", act)) return 1;
   if (num_tokens < 0 || num_heads < 0 || num_kv_heads < 0 || head_dim <= 0)
     return set_error("vt_rope: bad shape num_tokens=%lld num_heads=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,
@@ -65,6 +66,7 @@ int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache, 
 int vt_reshape_and_cache(uint64_t key, uint64_t value, uint64_t k_cache, uint64_t v_cache, uint64_t slot_mapping,
                          int64_t num_tokens, int64_t num_kv_heads, int64_t head_dim, int64_t key_stride,
                          int64_t value_stride, int act) {
+  VT_CAPTURE(vt_reshape_and_cache(key, value, k_cache, v_cache, slot_mapping, num_tokens, num_kv_heads, head_dim, key_stride, value_stride, act));
   if (check_act("vt_reshape_and_cache", act)) return 1;
   if (num_tokens < 0 || num_kv_heads <= 0 || head_dim <= 0)
     return set_error("vt_reshape_and_cache: bad shape num_tokens=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_tokens,

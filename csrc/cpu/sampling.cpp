@@ -141,6 +141,7 @@ using namespace vt;
 
 extern "C" int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature, uint64_t top_k, uint64_t top_p,
                          uint64_t min_p, uint64_t uniform, int64_t n, int64_t vocab, int act) {
+  VT_CAPTURE(vt_sample(out_ids, logits, temperature, top_k, top_p, min_p, uniform, n, vocab, act));
   if (check_rows("vt_sample", n, vocab) || check_act("vt_sample", act)) return 1;
   if (n == 0) return 0;
   if (!out_ids || !logits || !temperature || !top_k || !top_p || !min_p || !uniform)
@@ -159,6 +160,7 @@ extern "C" int vt_sample(uint64_t out_ids, uint64_t logits, uint64_t temperature
 // out_logprobs, out_ids [n, k + 1]; out_ranks [n]
 extern "C" int vt_logprobs(uint64_t out_logprobs, uint64_t out_ids, uint64_t out_ranks, uint64_t logits, uint64_t chosen,
                            int64_t n, int64_t vocab, int64_t k, int act) {
+  VT_CAPTURE(vt_logprobs(out_logprobs, out_ids, out_ranks, logits, chosen, n, vocab, k, act));
   if (check_rows("vt_logprobs", n, vocab) || check_act("vt_logprobs", act)) return 1;
   if (k < 0 || k > vocab) return set_error("vt_logprobs: k = %lld top logprobs is outside [0, vocab = %lld]", (long long)k, (long long)vocab);
   if (n == 0) return 0;

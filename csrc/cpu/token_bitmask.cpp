@@ -15,6 +15,7 @@ static int check_args(uint64_t logits, uint64_t bitmask, uint64_t rows, int64_t 
 
 extern "C" int vt_apply_token_bitmask(uint64_t logits, uint64_t bitmask, uint64_t rows, int64_t n, int64_t vocab,
                                       int64_t width, int act) {
+  VT_CAPTURE(vt_apply_token_bitmask(logits, bitmask, rows, n, vocab, width, act));
   if (check_act("vt_apply_token_bitmask", act)) return 1;
   if (check_args(logits, bitmask, rows, n, vocab, width)) return 1;
   if (n == 0 || vocab == 0) return 0;

@@ -44,7 +44,7 @@ export interface EngineArgs {
    * on the CPU (the in-process communicator). Default 1.
    */
   tensorParallelSize?: number;
-  /** Disables CUDA graphs. */
+  /** Runs every step eagerly: no graphs of decode steps (CUDA graphs, or the CPU library's recorded ones). */
   enforceEager?: boolean;
   /** A Jinja chat template (text) overriding the tokenizer's. */
   chatTemplate?: string;

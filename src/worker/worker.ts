@@ -221,10 +221,14 @@ function initializeKvCache(ctx: BuildContext, d: DeviceState, budget: number): K
   return kv;
 }
 
-/** CUDA graphs of decode steps (CUDA unless enforceEager); null: every step runs eagerly. */
+/**
+ * Graphs of decode steps (CUDA's, or the CPU library's recorded ops) unless enforceEager; null: every step runs eagerly.
+ * NOTE: not on the CPU with tensor parallelism: the in-process communicator reduces in
+ * JavaScript over host views (src/distributed/in_process.ts), which a recorded graph cannot hold.
+ */
 function captureModel(ctx: BuildContext, d: DeviceState, model: CausalLM, kv: KvCache): CudaGraphRunner | null {
   const { config, modelConfig } = ctx;
-  if (d.device !== 'cuda' || config.enforceEager || d.ops.missing.has('graphBegin')) return null;
+  if (config.enforceEager || d.ops.missing.has('graphBegin') || (d.device === 'cpu' && d.tp.size > 1)) return null;
   const blocksPerSeq = Math.ceil(modelConfig.maxModelLen / config.blockSize);
   const graphs = new CudaGraphRunner(d.ops, d.act, model, d.attnBackend, config.blockSize, blocksPerSeq, modelConfig.maxModelLen, config.maxNumSeqs);
   ctx.releases.push(() => graphs.dispose());
@@ -245,9 +249,14 @@ function kvBytesPerBlock({ config, modelConfig: m }: BuildContext, d: DeviceStat
 function allocKv(ctx: BuildContext, d: DeviceState, numBlocks: number): KvCache {
   const m = ctx.modelConfig;
   const kvShape = [numBlocks, ctx.config.blockSize, rankKvHeads(m, d.tp), m.headDim];
-  // Slots are written before they are read; on the GPU, zeros keep padded rows (graphs) finite.
+  // Slots are written before they are read; zeros keep padded rows (graphs) finite: on
+  // the GPU the whole cache, on the CPU the null block (block 0) the padding reads.
   const make = d.device === 'cpu' ? Tensor.empty : Tensor.zeros;
   const caches = Array.from({ length: m.numHiddenLayers }, () => ({ key: make(d.ops, kvShape, d.act), value: make(d.ops, kvShape, d.act) }));
+  if (d.device === 'cpu') {
+    const blockBytes = ctx.config.blockSize * rankKvHeads(m, d.tp) * m.headDim * DTYPE_BYTES[d.act];
+    for (const c of caches) for (const t of [c.key, c.value]) check(d.ops, d.ops.memset(t.addr, 0, blockBytes), 'memset');
+  }
   return { caches, numBlocks, bytes: numBlocks * kvBytesPerBlock(ctx, d) };
 }
 

@@ -41,7 +41,7 @@ export function addEngineFlags(cmd: Command): Command {
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
     .option('--tensor-parallel-size <n>', 'ranks (GPUs) to shard the model over (vLLM: -tp)', int, 1)
-    .option('--enforce-eager', 'disable CUDA graphs', false)
+    .option('--enforce-eager', 'disable graphs of decode steps (CUDA graphs; the CPU library\'s recorded ones)', false)
     .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20)
     .addOption(new Option('--reasoning-parser <name>', 'split <think> reasoning from the answer (grammars start after it)').choices(['qwen3', 'deepseek_r1']))
     .option('--structured-outputs-config <json>', 'structured-output defaults, e.g. \'{"disable_any_whitespace": true}\'', parseStructuredOutputsConfig)
