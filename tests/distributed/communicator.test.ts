@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createInProcessGroup, InProcessCommunicator, type InProcessGroupHandle } from '../../src/distributed/in_process.js';
-import { loadNccl, ncclCandidates } from '../../src/distributed/nccl.js';
+import { loadNccl, ncclCandidates, ncclUniqueId } from '../../src/distributed/nccl.js';
 import { DType, isAvailable, loadNative, Tensor } from '../../src/native/index.js';
 
 const here = new URL('./communicator_rank.ts', import.meta.url).href;
@@ -80,3 +80,26 @@ test('a missing libnccl fails with an error naming what to install and every pla
   assert.throws(() => loadNccl(ops, { VLLM_TS_NCCL_PATH: '/nonexistent/libnccl.so.2' }),
     /needs NCCL, and it could not be loaded: VLLM_TS_NCCL_PATH \/ VLLM_NCCL_SO_PATH names a file that is not a loadable libnccl\. Tried: vt_nccl_load: cannot load \/nonexistent\/libnccl\.so\.2/);
 });
+
+/** A libnccl this machine has (the candidates that exist as files), or null. */
+function installedNccl(): string | null {
+  if (!isAvailable('cuda')) return null;
+  return ncclCandidates().paths.find((p) => p.startsWith('/')) ?? null;
+}
+
+test('a real libnccl loads with NVLink multicast forced off, reports its version and makes a 128-byte unique id (no GPU needed)',
+  { skip: !installedNccl() && 'no libnccl here (pip install nvidia-nccl-cu13, or VLLM_TS_NCCL_PATH)' }, () => {
+    const ops = loadNative('cuda');
+    const saved = process.env.NCCL_NVLS_ENABLE;
+    process.env.NCCL_NVLS_ENABLE = '1';
+    try {
+      const path = loadNccl(ops);
+      assert.equal(path, installedNccl());
+      assert.equal(process.env.NCCL_NVLS_ENABLE, '0', 'a user setting does not turn multicast back on');
+      assert.ok(ops.ncclVersion() >= 20900, `NCCL ${ops.ncclVersion()}: graph capture of collectives needs 2.9 or later`);
+      assert.match(ncclUniqueId(ops), /^[0-9a-f]{256}$/);
+    } finally {
+      if (saved === undefined) delete process.env.NCCL_NVLS_ENABLE;
+      else process.env.NCCL_NVLS_ENABLE = saved;
+    }
+  });
