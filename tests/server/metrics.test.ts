@@ -144,3 +144,19 @@ test('vllm:cache_config_info: an info gauge of the cache configuration', async (
     sliding_window: 'None',
   });
 });
+
+// docs/deployment.md: the Gateway API Inference Extension's endpoint picker scrapes
+// these names by default (its --total-queued-requests-metric, --total-running-requests-metric,
+// --kv-cache-usage-percentage-metric and --cache-info-metric flags), as gauges.
+test('the endpoint picker\'s default metrics are there, as gauges, with the labels its prefix-cache scorer reads', async () => {
+  const text = await (await fetch(`${s.base}/metrics`)).text();
+  const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+  for (const name of ['vllm:num_requests_waiting', 'vllm:num_requests_running', 'vllm:kv_cache_usage_perc', 'vllm:cache_config_info']) {
+    assert.equal(types.get(name), 'gauge', name);
+  }
+  const m = await scrape();
+  const usage = one(m, 'vllm:kv_cache_usage_perc');
+  assert.ok(usage >= 0 && usage <= 1, `kv_cache_usage_perc is a fraction (${usage})`);
+  const info = m.find((x) => x.name === 'vllm:cache_config_info')!;
+  assert.ok(Number(info.labels.block_size) > 0 && Number(info.labels.num_gpu_blocks) > 0, JSON.stringify(info.labels));
+});

@@ -101,7 +101,7 @@ export function registerBench(program: Command): Command {
         benchmark: 'latency', date: new Date().toISOString(), command: process.argv.slice(2).join(' '),
         machine: machine(info.device, info.deviceName), avg_latency: avg, latencies: lat, percentiles: pcts,
         avg_ttft: ttft, avg_tpot: tpot,
-        input_len: o.inputLen, output_len: o.outputLen, batch_size: o.batchSize,
+        input_len: o.inputLen, output_len: o.outputLen, batch_size: o.batchSize, tensor_parallel_size: o.tensorParallelSize,
       });
     }),
   );
@@ -132,7 +132,7 @@ export function registerBench(program: Command): Command {
         machine: machine(info.device, info.deviceName), elapsed_time: secs, num_requests: n,
         total_num_tokens: promptToks + outToks, requests_per_second: n / secs,
         tokens_per_second: (promptToks + outToks) / secs, output_tokens_per_second: outToks / secs,
-        input_len: o.inputLen, output_len: o.outputLen,
+        input_len: o.inputLen, output_len: o.outputLen, tensor_parallel_size: o.tensorParallelSize,
       });
     }),
   );
