@@ -21,7 +21,9 @@ import type { Communicator, TensorParallel } from '../../src/distributed/communi
 import type { ForwardContext } from '../../src/model_executor/forward_context.js';
 import { geluTanh } from '../../src/model_executor/layers/activation.js';
 import { Linear } from '../../src/model_executor/layers/linear.js';
-import { localHeads } from '../../src/model_executor/layers/parallel_linear.js';
+import { AllReduced, localHeads, RowParallelLinear } from '../../src/model_executor/layers/parallel_linear.js';
+import { GatheredRMSNorm } from '../../src/model_executor/layers/parallel_norm.js';
+import { ParallelLMHead, VocabParallelEmbedding } from '../../src/model_executor/layers/vocab_parallel_embedding.js';
 import { buildModel } from '../../src/model_executor/models/registry.js';
 import { WeightLoader, type WeightSourceLike } from '../../src/model_executor/weight_loader.js';
 import { DType, loadNative, Tensor, Workspace } from '../../src/native/index.js';
@@ -215,3 +217,32 @@ for (const f of FAMILIES) {
     }
   }
 }
+
+/** Every object reachable from `root` through own properties (tensors' native handles are leaves). */
+function reachable(root: unknown): Set<object> {
+  const seen = new Set<object>();
+  const stack = [root];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v !== 'object' || v === null || seen.has(v) || v instanceof Tensor || ArrayBuffer.isView(v)) continue;
+    seen.add(v);
+    for (const x of Object.values(v)) stack.push(x);
+  }
+  return seen;
+}
+
+const PARALLEL = [RowParallelLinear, AllReduced, VocabParallelEmbedding, ParallelLMHead, GatheredRMSNorm];
+
+// The single-device hot path stays what it was: at size 1 no layer of any family is a
+// tensor-parallel one (nothing reduces, gathers or holds a communicator).
+test('at tensor-parallel size 1 every family builds only the unsharded layers', () => {
+  for (const f of FAMILIES) {
+    const cfg = familyConfig(f.fixture, f.kv[0]);
+    const objs = reachable(build(cfg, f.fused ?? false, { rank: 0, size: 1, comm: null }));
+    const found = [...objs].filter((o) => PARALLEL.some((C) => o instanceof C)).map((o) => o.constructor.name);
+    assert.deepEqual(found, [], `${cfg.architectures[0]}`);
+    // ...and the same walk finds them at size 2 (the check can fail).
+    const two = reachable(build(cfg, f.fused ?? false, { rank: 0, size: 2, comm: new ReplayComm(0, 2, null) }));
+    assert.ok([...two].some((o) => o instanceof RowParallelLinear || o instanceof AllReduced), `${cfg.architectures[0]} at size 2`);
+  }
+});

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LLM } from '../../src/index.js';
+import { isAvailable, loadNative } from '../../src/native/index.js';
 import { decisivePrefix, loadCompactReference } from '../helpers/compact_reference.js';
 
 const TINY_TOKENIZER = 'models/tiny-llama-kjv';
@@ -153,3 +154,13 @@ test('TP=2 refuses what does not split, in vLLM\'s words, before any rank starts
     /--tensor-parallel-size \(tensorParallelSize\) must be a positive integer/,
   );
 });
+
+const cudaWithFewGpus = isAvailable('cuda') && loadNative('cuda').deviceCount() < 2;
+test('on CUDA, more ranks than visible GPUs is refused before any rank starts, naming the count',
+  { skip: !cudaWithFewGpus && 'needs the CUDA library built on a machine with fewer than 2 GPUs' }, async () => {
+    const count = loadNative('cuda').deviceCount();
+    await assert.rejects(
+      LLM.create({ model: TINY_TOKENIZER, useTqdm: false, device: 'cuda', tensorParallelSize: 2 }),
+      new RegExp(`--tensor-parallel-size 2 needs 2 GPUs, one per rank; ${count} (is|are) visible`),
+    );
+  });

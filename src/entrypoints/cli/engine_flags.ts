@@ -40,7 +40,7 @@ export function addEngineFlags(cmd: Command): Command {
     .option('--no-enable-prefix-caching', 'disable automatic prefix caching')
     .addOption(new Option('--generation-config <src>', "'auto' (the model's generation_config.json) or 'vllm'").choices(['auto', 'vllm']).default('auto'))
     .addOption(new Option('--load-format <fmt>', "'auto' or 'dummy' (random weights)").choices(['auto', 'dummy']).default('auto'))
-    .option('--tensor-parallel-size <n>', 'ranks (GPUs) to shard the model over (vLLM: -tp)', int, 1)
+    .option('--tensor-parallel-size <n>', 'ranks (GPUs) to shard the model over (also -tp, as in vLLM)', int, 1)
     .option('--enforce-eager', 'disable graphs of decode steps (CUDA graphs; the CPU library\'s recorded ones)', false)
     .option('--max-logprobs <n>', 'most (prompt) logprobs a request may ask for per position (-1: the whole vocabulary)', maxLogprobsFlag, 20)
     .addOption(new Option('--reasoning-parser <name>', 'split <think> reasoning from the answer (grammars start after it)').choices(['qwen3', 'deepseek_r1']))
@@ -110,3 +110,15 @@ export function engineArgsFromFlags(model: string, o: Record<string, unknown>): 
 
 export const parseIntFlag = int;
 export const parseNumFlag = num;
+
+/** vLLM's multi-letter short flags (argparse has them, commander does not): -tp N, -tp=N. */
+const VLLM_SHORT_FLAGS: Record<string, string> = { '-tp': '--tensor-parallel-size' };
+
+/** argv with vLLM's short flags spelled out (everything else untouched). */
+export function expandVllmShortFlags(argv: readonly string[]): string[] {
+  return argv.map((a) => {
+    const [flag, ...rest] = a.split('=');
+    const long = VLLM_SHORT_FLAGS[flag];
+    return long === undefined ? a : [long, ...rest].join('=');
+  });
+}

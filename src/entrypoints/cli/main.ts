@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { VERSION } from '../openai/api_server.js';
 import { registerBench } from './bench.js';
 import { registerBenchServe } from './bench_serve.js';
+import { expandVllmShortFlags } from './engine_flags.js';
 import { registerGenerate } from './generate.js';
 import { registerServe } from './serve.js';
 
@@ -18,7 +19,7 @@ const bench = registerBench(program);
 registerBenchServe(bench);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(expandVllmShortFlags(process.argv));
 } catch (e) {
   process.stderr.write(`vllm-ts: ${(e as Error).message}\n`);
   process.exit(1);
