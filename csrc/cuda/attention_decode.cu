@@ -111,45 +111,19 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttnParams p, int chun
   }
 }
 
-constexpr int kMaxSplits = 4096;
-
 // grid (num_heads, num_seqs), 128 threads: merges the partitions of one query head.
 template <typename T>
-__global__ void __launch_bounds__(128) decode_reduce_kernel(AttnParams p, int num_splits, const float* part_acc, const float* part_ml) {
+__global__ void __launch_bounds__(128) decode_reduce_kernel(AttnParams p, int num_splits, int partition, const float* part_acc,
+                                                            const float* part_ml) {
   __shared__ float wt[kMaxSplits];  // each partition's weight 2^(m_s - M)
   __shared__ float red[4];
-  const int h = blockIdx.x, seq = blockIdx.y, tid = threadIdx.x;
+  const int h = blockIdx.x, seq = blockIdx.y;
   const int q0 = p.query_start_loc[seq];
   if (p.query_start_loc[seq + 1] - q0 <= 0) return;
-  const int64_t slot0 = ((int64_t)seq * p.num_heads + h) * num_splits;
-  float M = -INFINITY;
-  for (int s = tid; s < num_splits; s += 128) M = fmaxf(M, part_ml[2 * (slot0 + s)]);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-  if (tid % 32 == 0) red[tid / 32] = M;
-  __syncthreads();
-  M = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
-  float L = 0.f;
-  for (int s = tid; s < num_splits; s += 128) {
-    const float w = M == -INFINITY ? 0.f : exp2f(part_ml[2 * (slot0 + s)] - M);
-    wt[s] = w;
-    L += part_ml[2 * (slot0 + s) + 1] * w;
-  }
-  L = block_sum(L);  // its barriers also publish wt
-  const float inv = L > 0.f ? 1.f / L : 0.f;
-  const float* acc = part_acc + slot0 * p.head_dim;
-  for (int d = tid; d < p.head_dim; d += 128) {
-    float A0 = 0.f, A1 = 0.f, A2 = 0.f, A3 = 0.f;
-    int s = 0;
-    for (; s + 4 <= num_splits; s += 4) {
-      A0 += acc[(int64_t)s * p.head_dim + d] * wt[s];
-      A1 += acc[(int64_t)(s + 1) * p.head_dim + d] * wt[s + 1];
-      A2 += acc[(int64_t)(s + 2) * p.head_dim + d] * wt[s + 2];
-      A3 += acc[(int64_t)(s + 3) * p.head_dim + d] * wt[s + 3];
-    }
-    for (; s < num_splits; s++) A0 += acc[(int64_t)s * p.head_dim + d] * wt[s];
-    ((T*)p.out)[(int64_t)q0 * p.num_heads * p.head_dim + (int64_t)h * p.head_dim + d] = from_f32<T>((A0 + A1 + A2 + A3) * inv);
-  }
+  // Rounded up to the merge's 4 accumulators, so the partitions left out are only whole
+  // groups of empty ones: the same bits as merging all num_splits.
+  const int used = min(num_splits, (decode_used_splits(p, seq, partition, num_splits) + 3) & ~3);
+  merge_decode_head<T>(p, seq, q0, h, num_splits, used, part_acc, part_ml, wt, red);
 }
 
 template <typename T, int DMAX, int G>
@@ -214,7 +188,8 @@ int launch_decode_reduce(const AttnParams& p, const DecodeSplit& s, int act) {
   if (s.splits <= 1) return 0;
   return dispatch_float(act, "vt_attention", [&](auto a) {
     using T = typename decltype(a)::type;
-    decode_reduce_kernel<T><<<dim3((unsigned)p.num_heads, (unsigned)p.num_seqs), 128, 0, g.stream>>>(p, s.splits, s.part_acc, s.part_ml);
+    decode_reduce_kernel<T><<<dim3((unsigned)p.num_heads, (unsigned)p.num_seqs), 128, 0, g.stream>>>(p, s.splits, s.partition, s.part_acc,
+                                                                                                   s.part_ml);
     return check_launch("vt_attention (decode reduce)");
   });
 }
