@@ -13,6 +13,9 @@
 // each captured op once eagerly before (cuBLASLt heuristics, weight conversions and
 // kernel attributes are set up on first use), and must not allocate or free
 // (vt_malloc / vt_free) between vt_graph_begin and vt_graph_end.
+#include <cuda_profiler_api.h>
+
+#include <cstdlib>
 #include <mutex>
 #include <unordered_set>
 
@@ -84,7 +87,20 @@ int vt_graph_launch(uint64_t graph) {
   VT_READY();
   if (!is_live(graph))
     return set_error("vt_graph_launch: 0x%llx is not a live graph handle (from vt_graph_end, not destroyed)", (unsigned long long)graph);
+  // Profiling aid: VLLM_TS_PROFILE_GRAPH_LAUNCH=N brackets the N-th replay (from 1)
+  // with cudaProfilerStart/Stop, so `ncu --profile-from-start off` sees one decode step.
+  static const long profile_at = [] {
+    const char* v = std::getenv("VLLM_TS_PROFILE_GRAPH_LAUNCH");
+    return v ? std::atol(v) : 0L;
+  }();
+  static long launches = 0;
+  const bool profile = profile_at > 0 && ++launches == profile_at;
+  if (profile) VT_CUDA(cudaProfilerStart());
   VT_CUDA(cudaGraphLaunch((cudaGraphExec_t)(uintptr_t)graph, g.stream));
+  if (profile) {
+    VT_CUDA(cudaStreamSynchronize(g.stream));
+    VT_CUDA(cudaProfilerStop());
+  }
   return 0;
 }
 
