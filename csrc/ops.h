@@ -105,6 +105,17 @@ int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache,
             int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride,
             int is_neox, int act);
 
+// Per-head RMSNorm of q and k (Qwen3's q_norm / k_norm, Gemma 3's) then the rotary
+// embedding, in place, one call: each q head x <- rope(x / rms(x) * (q_weight +
+// weight_offset)), k heads with k_weight. q, k, positions, cos_sin_cache and is_neox
+// as in vt_rope (q and k may be views into one fused qkv row); q_weight, k_weight
+// [head_dim] (wdt). The normalized value is rounded to act before the rotation, as
+// vt_rms_norm then vt_rope would leave it.
+int vt_qk_norm_rope(uint64_t q, uint64_t k, uint64_t q_weight, uint64_t k_weight, uint64_t positions,
+                    uint64_t cos_sin_cache, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
+                    int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride, float eps,
+                    float weight_offset, int is_neox, int wdt, int act);
+
 // Gated activations: x [num_tokens, 2 * d] = [gate | up] -> out [num_tokens, d]
 //   silu:      out = silu(gate) * up
 //   gelu_tanh: out = gelu_tanh(gate) * up      (Gemma's GeGLU)
@@ -149,9 +160,10 @@ int vt_attention(uint64_t out, uint64_t q, uint64_t k_cache, uint64_t v_cache,
                  int act);
 
 // ---- mixture of experts ------------------------------------------------------
-// A MoE layer: router logits (vt_linear) -> vt_moe_topk_softmax -> vt_moe_permute ->
+// A MoE layer: router logits (vt_linear) -> vt_moe_route (= vt_moe_topk_softmax -> vt_moe_permute) ->
 // vt_gather_rows(x, sorted_token_ids) -> vt_moe_grouped_gemm (gate_up) -> vt_silu_and_mul
-// -> vt_moe_grouped_gemm (down) -> vt_moe_unpermute_sum. Every row is computed alone,
+// -> vt_moe_grouped_gemm (down) -> vt_moe_unpermute_sum (the gather fused into the
+// gate_up GEMM's loads: vt_moe_grouped_gemm_gather). Every row is computed alone,
 // in a fixed order, so a token's output does not depend on the other tokens.
 
 // Router: p = softmax(logits[t, :]) in f32, then the k largest p, descending (ties:
@@ -169,12 +181,24 @@ int vt_moe_topk_softmax(uint64_t topk_weights, uint64_t topk_ids, uint64_t logit
 int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids, uint64_t inv_perm, uint64_t topk_ids,
                    int64_t num_pairs, int64_t num_experts, int64_t k);
 
+// Router and permutation in one call: vt_moe_topk_softmax then vt_moe_permute of its
+// T * k pairs, with the same outputs bit for bit (CUDA: one single-block launch up to
+// 1,024 pairs, the two launches past that).
+int vt_moe_route(uint64_t topk_weights, uint64_t topk_ids, uint64_t expert_offsets, uint64_t sorted_token_ids,
+                 uint64_t inv_perm, uint64_t logits, int64_t num_tokens, int64_t num_experts, int64_t k,
+                 int renormalize, int act);
+
 // Grouped expert GEMM, one call for all experts: rows [offsets[e], offsets[e + 1]) of x
 // times expert e's weight: out[r, n] = sum_k x[r, k] * weight[e, n, k].
 //   x [R, K] (act), weight [E, N, K] (wdt), expert_offsets [E + 1] int32 with
 //   offsets[E] = R = num_rows, out [R, N] (act). Experts without rows are not read.
 int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, uint64_t expert_offsets, int64_t num_rows,
                         int64_t num_experts, int64_t N, int64_t K, int wdt, int act);
+
+// vt_moe_grouped_gemm reading row r of its input as x[x_rows[r], :] (the gather of
+// vt_gather_rows fused in); x_rows [num_rows] int32, or 0 for x[r, :].
+int vt_moe_grouped_gemm_gather(uint64_t out, uint64_t x, uint64_t x_rows, uint64_t weight, uint64_t expert_offsets,
+                               int64_t num_rows, int64_t num_experts, int64_t N, int64_t K, int wdt, int act);
 
 // Weighted un-permute and sum, in f32, slots in order:
 //   out[t, :] = sum_{j < k} topk_weights[t, j] * y[inv_perm[t * k + j], :]

@@ -11,6 +11,7 @@
 //   rows of x over it with outer-product tiles that keep the same lane order.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "gemm.h"
@@ -214,4 +215,25 @@ extern "C" int vt_moe_grouped_gemm(uint64_t out, uint64_t x, uint64_t weight, ui
     else linear(o, px, ptr<const f16>(weight) + w0, nullptr, rows, N, K);
   }
   return 0;
+}
+
+// vt_moe_grouped_gemm_gather on the CPU: the gather (x_rows) into a temporary, then
+// vt_moe_grouped_gemm (the CUDA kernel reads through x_rows as it loads).
+extern "C" int vt_moe_grouped_gemm_gather(uint64_t out, uint64_t x, uint64_t x_rows, uint64_t weight, uint64_t expert_offsets,
+                                          int64_t num_rows, int64_t num_experts, int64_t N, int64_t K, int wdt, int act) {
+  VT_CAPTURE(vt_moe_grouped_gemm_gather(out, x, x_rows, weight, expert_offsets, num_rows, num_experts, N, K, wdt, act));
+  if (!x_rows) return vt_moe_grouped_gemm(out, x, weight, expert_offsets, num_rows, num_experts, N, K, wdt, act);
+  if (check_act("vt_moe_grouped_gemm", act)) return 1;
+  if (num_rows < 0 || K <= 0)
+    return set_error("vt_moe_grouped_gemm: bad shape rows=%lld K=%lld", (long long)num_rows, (long long)K);
+  if (num_rows == 0) return 0;
+  if (!x) return set_error("vt_moe_grouped_gemm: a required tensor address is null");
+  const float* src = ptr<const float>(x);
+  const int32_t* rows = ptr<const int32_t>(x_rows);
+  std::vector<float> gathered(size_t(num_rows * K));
+  for (int64_t r = 0; r < num_rows; r++) {
+    if (rows[r] < 0) return set_error("vt_moe_grouped_gemm: x_rows[%lld] = %d is negative", (long long)r, rows[r]);
+    std::copy(src + int64_t(rows[r]) * K, src + (int64_t(rows[r]) + 1) * K, gathered.begin() + r * K);
+  }
+  return vt_moe_grouped_gemm(out, uint64_t(uintptr_t(gathered.data())), weight, expert_offsets, num_rows, num_experts, N, K, wdt, act);
 }

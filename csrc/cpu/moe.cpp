@@ -80,6 +80,15 @@ extern "C" int vt_moe_permute(uint64_t expert_offsets, uint64_t sorted_token_ids
   return 0;
 }
 
+// The CUDA library fuses these two in one launch; on the CPU it is the two calls.
+extern "C" int vt_moe_route(uint64_t topk_weights, uint64_t topk_ids, uint64_t expert_offsets, uint64_t sorted_token_ids,
+                            uint64_t inv_perm, uint64_t logits, int64_t num_tokens, int64_t num_experts, int64_t k,
+                            int renormalize, int act) {
+  VT_CAPTURE(vt_moe_route(topk_weights, topk_ids, expert_offsets, sorted_token_ids, inv_perm, logits, num_tokens, num_experts, k, renormalize, act));
+  if (vt_moe_topk_softmax(topk_weights, topk_ids, logits, num_tokens, num_experts, k, renormalize, act)) return 1;
+  return vt_moe_permute(expert_offsets, sorted_token_ids, inv_perm, topk_ids, num_tokens * k, num_experts, k);
+}
+
 extern "C" int vt_moe_unpermute_sum(uint64_t out, uint64_t y, uint64_t topk_weights, uint64_t inv_perm, uint64_t shared,
                                     uint64_t shared_gate, int64_t num_tokens, int64_t k, int64_t hidden, int act) {
   VT_CAPTURE(vt_moe_unpermute_sum(out, y, topk_weights, inv_perm, shared, shared_gate, num_tokens, k, hidden, act));

@@ -85,6 +85,14 @@ int run_norm(const char* op, uint64_t out, uint64_t x, uint64_t residual, uint64
 }
 
 }  // namespace
+
+// One row's RMSNorm, as vt_rms_norm computes it (vt_qk_norm_rope's norm).
+void rms_norm_row(float* out, const float* x, uint64_t weight, int wdt, int64_t n, float eps, float offset) {
+  const float inv = 1.0f / sqrtf(sum_sq(x, n, 0.0f) / float(n) + eps);
+  if (wdt == VT_F32) scale_row(out, x, ptr<const float>(weight), (const float*)nullptr, n, 0.0f, inv, offset);
+  else if (wdt == VT_BF16) scale_row(out, x, ptr<const bf16>(weight), (const bf16*)nullptr, n, 0.0f, inv, offset);
+  else scale_row(out, x, ptr<const f16>(weight), (const f16*)nullptr, n, 0.0f, inv, offset);
+}
 }  // namespace vt
 
 using namespace vt;

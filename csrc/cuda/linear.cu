@@ -203,8 +203,12 @@ extern "C" int vt_linear(uint64_t out, uint64_t x, uint64_t weight, uint64_t bia
   if (M <= kSkinnyMaxM && skinny_ok(act, act, K, x, weight)) {
     return dispatch_float(act, "vt_linear", [&](auto a) {
       using T = typename decltype(a)::type;
-      if constexpr (sizeof(T) == 2)
+      // 16 warps a block when the N / 16 blocks leave SMs idle (launch_skinny); N alone decides.
+      if constexpr (sizeof(T) == 2) {
+        if ((N + kSkinnyFeatures - 1) / kSkinnyFeatures < g.sm_count)
+          return launch_skinny<T, 16>((T*)out, (const T*)x, (const T*)weight, (const T*)bias, nullptr, 1, M, N, K, 1, M, "vt_linear (skinny)");
         return launch_skinny<T>((T*)out, (const T*)x, (const T*)weight, (const T*)bias, nullptr, 1, M, N, K, 1, M, "vt_linear (skinny)");
+      }
       return 1;
     });
   }

@@ -72,12 +72,16 @@ struct SkinnyStage {
 // offsets == nullptr: one matrix, rows [0, M). Otherwise W is [E, N, K] and the block
 // serves the blockIdx.y-th expert that has rows, rows [offsets[e], offsets[e + 1]).
 // NT: 8-column n-tiles per pass over x's rows (any NT gives the same bits).
+// x_rows (MoE): row r of the product reads x row x_rows[r] (the gather fused in); null:
+// row r.
 // grid: (ceil(N / 16), M ? 1 : min(rows, E)); block: 32 * kSkinnyWarps threads.
-template <typename T, int U, int NT, bool PIPE = true>
-__global__ void __launch_bounds__(32 * kSkinnyWarps) skinny_mma_kernel(T* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
+// NW: warps a block (K cut into NW ranges); the reduction order depends on NW, so a
+// caller picks it from N and K alone (never from M) to keep batch invariance.
+template <typename T, int U, int NT, bool PIPE = true, int NW = kSkinnyWarps>
+__global__ void __launch_bounds__(32 * NW) skinny_mma_kernel(T* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
                                                                        const T* __restrict__ bias, const int* __restrict__ offsets, int E,
-                                                                       int64_t M, int64_t N, int64_t K) {
-  __shared__ float part[kSkinnyWarps][32 * 4 * NT];
+                                                                       int64_t M, int64_t N, int64_t K, const int* __restrict__ x_rows) {
+  __shared__ float part[NW][32 * 4 * NT];
   __shared__ int s_e;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   int64_t r0 = 0, r1 = M;
@@ -109,7 +113,7 @@ __global__ void __launch_bounds__(32 * kSkinnyWarps) skinny_mma_kernel(T* __rest
   }
   const int64_t n0 = (int64_t)blockIdx.x * kSkinnyFeatures;
   const int nkb = (int)((K + 31) / 32);
-  const int kb0 = warp * nkb / kSkinnyWarps, kb1 = (warp + 1) * nkb / kSkinnyWarps;
+  const int kb0 = warp * nkb / NW, kb1 = (warp + 1) * nkb / NW;
   const bool va = n0 + g < N, vb = n0 + g + 8 < N;
   const T* wa = we + (va ? n0 + g : 0) * K + 8 * t;
   const T* wb = we + (vb ? n0 + g + 8 : 0) * K + 8 * t;
@@ -124,7 +128,8 @@ __global__ void __launch_bounds__(32 * kSkinnyWarps) skinny_mma_kernel(T* __rest
     for (int j = 0; j < NT; j++) {
       const int64_t r = c0 + 8 * j + g;
       vx[j] = r < r1;
-      xa[j] = x + (vx[j] ? r : r0) * K + 8 * t;
+      const int64_t row = vx[j] ? r : r0;
+      xa[j] = x + (x_rows ? (int64_t)x_rows[row] : row) * K + 8 * t;
     }
     auto load = [&](SkinnyStage<U, NT>& st, int kb) {
       const T* pa = wa + kb * 32;
@@ -182,7 +187,7 @@ __global__ void __launch_bounds__(32 * kSkinnyWarps) skinny_mma_kernel(T* __rest
       if (n < N && r < r1) {
         float s = 0.f;
 #pragma unroll
-        for (int v = 0; v < kSkinnyWarps; v++) s += part[v][i];
+        for (int v = 0; v < NW; v++) s += part[v][i];
         if (bias) s += to_f32(bias[n]);
         out[r * N + n] = from_f32<T>(s);
       }
@@ -207,11 +212,11 @@ inline bool skinny_ok(int act, int wdt, int64_t K, uint64_t x, uint64_t w) {
   return skinny_enabled() && (act == VT_BF16 || act == VT_F16) && wdt == act && K % 8 == 0 && K < (1LL << 30) && x % 16 == 0 && w % 16 == 0;
 }
 
-template <typename T, int U, int NT, bool PIPE>
+template <typename T, int U, int NT, bool PIPE, int NW>
 void launch_skinny_variant(T* out, const T* x, const T* w, const T* bias, const int* offsets, int E, int64_t M, int64_t N, int64_t K,
-                           int64_t grid_y) {
+                           int64_t grid_y, const int* x_rows) {
   const dim3 grid((unsigned)((N + kSkinnyFeatures - 1) / kSkinnyFeatures), (unsigned)grid_y);
-  skinny_mma_kernel<T, U, NT, PIPE><<<grid, 32 * kSkinnyWarps, 0, g.stream>>>(out, x, w, bias, offsets, E, M, N, K);
+  skinny_mma_kernel<T, U, NT, PIPE, NW><<<grid, 32 * NW, 0, g.stream>>>(out, x, w, bias, offsets, E, M, N, K, x_rows);
 }
 
 // Launches the skinny kernel on g.stream (offsets: see the kernel). rows_hint: the
@@ -220,17 +225,24 @@ void launch_skinny_variant(T* out, const T* x, const T* w, const T* bias, const 
 // Measured on the H200 (benchmarks/skinny_gemm.cu, 2026-12-02): one stage of 4
 // k-blocks (72 registers, 3 blocks an SM) streams best for short rows, at one or two
 // n-tiles; two stages of 2 for long rows (K >= 8192: 56 k-blocks a warp).
-template <typename T>
+// x_rows: the fused gather (skinny_mma_kernel). NW: warps a block, which sets the
+// reduction order, so the caller picks it from N, K and the op, never from M.
+// Measured on the H200 (benchmarks/skinny_gemm.cu, 2026-12-02 pm): 16 warps when the
+// matrix has fewer 16-feature blocks than the GPU has SMs (Qwen3-30B-A3B's o_proj
+// 2048x4096: 2.0 -> 2.5 TB/s; its router 128x2048: 4.3 -> 2.8 us); 4 for the MoE
+// experts, whose grid has a block row per expert (gate_up 1536x2048 at batch 1:
+// 3.4 -> 3.9 TB/s, down 2048x768: 2.7 -> 3.0).
+template <typename T, int NW = kSkinnyWarps>
 int launch_skinny(T* out, const T* x, const T* w, const T* bias, const int* offsets, int E, int64_t M, int64_t N, int64_t K,
-                  int64_t grid_y, int64_t rows_hint, const char* op) {
+                  int64_t grid_y, int64_t rows_hint, const char* op, const int* x_rows = nullptr) {
   if (rows_hint <= 8 && K < 8192)
-    launch_skinny_variant<T, 4, 1, false>(out, x, w, bias, offsets, E, M, N, K, grid_y);
+    launch_skinny_variant<T, 4, 1, false, NW>(out, x, w, bias, offsets, E, M, N, K, grid_y, x_rows);
   else if (rows_hint <= 8)
-    launch_skinny_variant<T, 2, 1, true>(out, x, w, bias, offsets, E, M, N, K, grid_y);
+    launch_skinny_variant<T, 2, 1, true, NW>(out, x, w, bias, offsets, E, M, N, K, grid_y, x_rows);
   else if (rows_hint <= 16)
-    launch_skinny_variant<T, 4, 2, false>(out, x, w, bias, offsets, E, M, N, K, grid_y);
+    launch_skinny_variant<T, 4, 2, false, NW>(out, x, w, bias, offsets, E, M, N, K, grid_y, x_rows);
   else
-    launch_skinny_variant<T, 2, 4, true>(out, x, w, bias, offsets, E, M, N, K, grid_y);
+    launch_skinny_variant<T, 2, 4, true, NW>(out, x, w, bias, offsets, E, M, N, K, grid_y, x_rows);
   return check_launch(op);
 }
 

@@ -61,6 +61,7 @@ export interface NativeOps {
   layerNorm(out: Addr, x: Addr, residual: Addr, weight: Addr, bias: Addr, numTokens: number, hidden: number, eps: number, wdt: DType, act: DType): number;
   linear(out: Addr, x: Addr, weight: Addr, bias: Addr, M: number, N: number, K: number, wdt: DType, act: DType): number;
   rope(q: Addr, k: Addr, positions: Addr, cosSinCache: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, isNeox: number, act: DType): number;
+  qkNormRope(q: Addr, k: Addr, qWeight: Addr, kWeight: Addr, positions: Addr, cosSinCache: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, eps: number, weightOffset: number, isNeox: number, wdt: DType, act: DType): number;
   siluAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanhAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanh(out: Addr, x: Addr, n: number, act: DType): number;
@@ -71,7 +72,9 @@ export interface NativeOps {
   applyTokenBitmask(logits: Addr, bitmask: Addr, rows: Addr, n: number, vocab: number, width: number, act: DType): number;
   moeTopkSoftmax(topkWeights: Addr, topkIds: Addr, logits: Addr, numTokens: number, numExperts: number, k: number, renormalize: number, act: DType): number;
   moePermute(expertOffsets: Addr, sortedTokenIds: Addr, invPerm: Addr, topkIds: Addr, numPairs: number, numExperts: number, k: number): number;
+  moeRoute(topkWeights: Addr, topkIds: Addr, expertOffsets: Addr, sortedTokenIds: Addr, invPerm: Addr, logits: Addr, numTokens: number, numExperts: number, k: number, renormalize: number, act: DType): number;
   moeGroupedGemm(out: Addr, x: Addr, weight: Addr, expertOffsets: Addr, numRows: number, numExperts: number, N: number, K: number, wdt: DType, act: DType): number;
+  moeGroupedGemmGather(out: Addr, x: Addr, xRows: Addr, weight: Addr, expertOffsets: Addr, numRows: number, numExperts: number, N: number, K: number, wdt: DType, act: DType): number;
   moeUnpermuteSum(out: Addr, y: Addr, topkWeights: Addr, invPerm: Addr, shared: Addr, sharedGate: Addr, numTokens: number, k: number, hidden: number, act: DType): number;
   vocabEmbedding(out: Addr, weight: Addr, ids: Addr, numTokens: number, hidden: number, scale: number, vocabStart: number, vocabEnd: number, wdt: DType, act: DType): number;
   copy2d(dst: Addr, dstPitch: number, src: Addr, srcPitch: number, width: number, height: number): number;
@@ -115,6 +118,7 @@ const DECLS: [keyof NativeOps, string][] = [
   ['layerNorm', 'int vt_layer_norm(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, float, int, int)'],
   ['linear', 'int vt_linear(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int, int)'],
   ['rope', 'int vt_rope(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
+  ['qkNormRope', 'int vt_qk_norm_rope(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, int, int)'],
   ['siluAndMul', 'int vt_silu_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanhAndMul', 'int vt_gelu_tanh_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanh', 'int vt_gelu_tanh(uint64_t, uint64_t, int64_t, int)'],
@@ -122,7 +126,9 @@ const DECLS: [keyof NativeOps, string][] = [
   ['reshapeAndCache', 'int vt_reshape_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int)'],
   ['moeTopkSoftmax', 'int vt_moe_topk_softmax(uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int, int)'],
   ['moePermute', 'int vt_moe_permute(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t)'],
+  ['moeRoute', 'int vt_moe_route(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int, int)'],
   ['moeGroupedGemm', 'int vt_moe_grouped_gemm(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
+  ['moeGroupedGemmGather', 'int vt_moe_grouped_gemm_gather(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
   ['moeUnpermuteSum', 'int vt_moe_unpermute_sum(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],
   ['sample', 'int vt_sample(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['logprobs', 'int vt_logprobs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int)'],

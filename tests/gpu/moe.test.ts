@@ -60,6 +60,44 @@ test('moe_topk_softmax, moe_permute: ids and permutation identical to the CPU, w
   assert.deepEqual(mine, []);
 });
 
+test('moe_route (top-k + permutation in one launch) equals moe_topk_softmax then moe_permute, bit for bit, and the CPU ids', { skip }, () => {
+  const l = openLibs();
+  const next = rng(23);
+  const mine: string[] = [];
+  for (const act of DTYPES) {
+    // P = T * k: 8 (batch 1), 296, 1024 (the single-block limit), 1200 (two launches).
+    for (const [T, E, k] of [[1, 128, 8], [37, 128, 8], [5, 8, 2], [128, 128, 8], [300, 60, 4]]) {
+      const P = T * k;
+      const logits = pairOf(l, randomValues(next, T * E, act, 3), act);
+      const gpu = (n: number, dt = DType.I32) => Tensor.empty(l.cuda, [n], dt);
+      const poison = (t: Tensor) => check(l.cuda, l.cuda.fillRandom(t.addr, DType.F32, t.numel, 5, 1), 'poison');
+      const [w1, w2] = [gpu(P, DType.F32), gpu(P, DType.F32)];
+      const [i1, o1, s1, v1] = [gpu(P), gpu(E + 1), gpu(P), gpu(P)];
+      const [i2, o2, s2, v2] = [gpu(P), gpu(E + 1), gpu(P), gpu(P)];
+      for (const t of [w2, i2, o2, s2, v2]) poison(t);
+      check(l.cuda, l.cuda.moeTopkSoftmax(w1.addr, i1.addr, logits.gpu.addr, T, E, k, 1, act), 'topk');
+      check(l.cuda, l.cuda.moePermute(o1.addr, s1.addr, v1.addr, i1.addr, P, E, k), 'permute');
+      check(l.cuda, l.cuda.moeRoute(w2.addr, i2.addr, o2.addr, s2.addr, v2.addr, logits.gpu.addr, T, E, k, 1, act), 'route');
+      const name = `${DType[act]} T=${T} E=${E} k=${k}`;
+      const bits = (t: Tensor) => { const f = t.toF32(); return new Int32Array(f.buffer, f.byteOffset, f.length); };
+      for (const [what, a, b] of [['weights', bits(w1), bits(w2)], ['ids', i1.toI32(), i2.toI32()], ['offsets', o1.toI32(), o2.toI32()],
+        ['sorted', s1.toI32(), s2.toI32()], ['inv', v1.toI32(), v2.toI32()]] as const) {
+        const same = a.length === b.length && a.every((x, i) => x === b[i]);
+        if (!record(`moe_route ${what}`, `T=${T} E=${E} k=${k} (equal to the two launches)`, act, same ? 0 : 1, 0)) mine.push(`${what} ${name}`);
+      }
+      // The CPU's route of the same (rounded) logits: the same ids and permutation.
+      const c = (n: number, dt = DType.I32) => Tensor.empty(l.cpu, [n], dt);
+      const [cw, ci, co, cs, cv] = [c(P, DType.F32), c(P), c(E + 1), c(P), c(P)];
+      check(l.cpu, l.cpu.moeRoute(cw.addr, ci.addr, co.addr, cs.addr, cv.addr, logits.cpu.addr, T, E, k, 1, DType.F32), 'route cpu');
+      const sameIds = ci.toI32().every((x, i) => x === i2.toI32()[i]) && cv.toI32().every((x, i) => x === v2.toI32()[i]);
+      if (!record('moe_route ids (CPU)', `T=${T} E=${E} k=${k} (equal)`, act, sameIds ? 0 : 1, 0)) mine.push(`cpu ids ${name}`);
+      for (const t of [w1, w2, i1, o1, s1, v1, i2, o2, s2, v2, cw, ci, co, cs, cv]) t.dispose();
+      logits.dispose();
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
 test('moe_grouped_gemm and moe_unpermute_sum against the CPU', { skip }, () => {
   const l = openLibs();
   const next = rng(20);
@@ -101,6 +139,37 @@ test('moe_grouped_gemm and moe_unpermute_sum against the CPU', { skip }, () => {
   assert.deepEqual(mine, []);
 });
 
+test('moe_grouped_gemm_gather: x read through the permutation gives gather_rows + moe_grouped_gemm\'s bits, and the CPU\'s values', { skip }, () => {
+  const l = openLibs();
+  const next = rng(27);
+  const mine: string[] = [];
+  for (const act of DTYPES) {
+    for (const wdt of [act, DType.F32]) {
+      for (const [counts, N, K, T] of [[[2, 2, 2, 2, 2, 2, 2, 2], 1536, 2048, 2], [[3, 0, 70, 1, 0, 17], 136, 96, 40]] as [number[], number, number, number][]) {
+        const E = counts.length, R = counts.reduce((a, b) => a + b, 0);
+        const offsets = [0];
+        for (const c of counts) offsets.push(offsets[offsets.length - 1] + c);
+        const rows = Pair.i32(l, Int32Array.from({ length: R }, () => Math.floor(next() * T)));
+        const off = Pair.i32(l, Int32Array.from(offsets));
+        const w = pairOf(l, randomValues(next, E * N * K, wdt, 0.05), wdt);
+        const x = pairOf(l, randomValues(next, T * K, act), act); // the gather's source [T, K]
+        const name = `counts=${counts.join('/')} N=${N} K=${K} w=${DType[wdt]}`;
+        const xp = Tensor.empty(l.cuda, [R * K], act), ref = Tensor.empty(l.cuda, [R * N], act), o = Pair.out(l, R * N, act);
+        check(l.cuda, l.cuda.gatherRows(xp.addr, x.gpu.addr, rows.gpu.addr, R, K, act), 'gather');
+        check(l.cuda, l.cuda.moeGroupedGemm(ref.addr, xp.addr, w.gpu.addr, off.gpu.addr, R, E, N, K, wdt, act), 'gg');
+        check(l.cuda, l.cuda.moeGroupedGemmGather(o.gpu.addr, x.gpu.addr, rows.gpu.addr, w.gpu.addr, off.gpu.addr, R, E, N, K, wdt, act), 'fused');
+        check(l.cpu, l.cpu.moeGroupedGemmGather(o.cpu.addr, x.cpu.addr, rows.cpu.addr, w.cpu.addr, off.cpu.addr, R, E, N, K, DType.F32, DType.F32), 'cpu');
+        const u = o.gpu.toF32(), v = ref.toF32();
+        if (!record('moe_grouped_gemm_gather (bits)', name, act, u.every((z, i) => Object.is(z, v[i])) ? 0 : 1, 0)) mine.push(`bits ${DType[act]} ${name}`);
+        if (!record('moe_grouped_gemm_gather', name, act, relErr(u, o.cpu.toF32()))) mine.push(`cpu ${DType[act]} ${name}`);
+        for (const t of [rows, off, w, x, o]) t.dispose();
+        for (const t of [xp, ref]) t.dispose();
+      }
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
 /** The MoE pipeline on one library in bf16: x [T, h] -> [T, h] as bits. */
 // The router logits are given (not computed by vt_linear, whose cuBLASLt algorithm may
 // change with the batch size): this checks the MoE kernels' own batch invariance.
@@ -110,18 +179,17 @@ function moeBits(ops: NativeOps, xs: Float32Array, ls: Float32Array, T: number, 
   const e = (shape: number[], dt: DType) => Tensor.empty(ops, shape, dt);
   const logits = Tensor.fromHost(ops, bf16Bits(ls), [T, E], act);
   const w = e([T, k], DType.F32), ids = e([T, k], DType.I32), off = e([E + 1], DType.I32);
-  const sorted = e([P], DType.I32), inv = e([P], DType.I32), xp = e([P, h], act), gu = e([P, 2 * F], act), a = e([P, F], act);
+  const sorted = e([P], DType.I32), inv = e([P], DType.I32), gu = e([P, 2 * F], act), a = e([P, F], act);
   const y = e([P, h], act), o = e([T, h], act);
-  check(ops, ops.moeTopkSoftmax(w.addr, ids.addr, logits.addr, T, E, k, 1, act), 'topk');
-  check(ops, ops.moePermute(off.addr, sorted.addr, inv.addr, ids.addr, P, E, k), 'permute');
-  check(ops, ops.gatherRows(xp.addr, x.addr, sorted.addr, P, h, act), 'gather');
-  check(ops, ops.moeGroupedGemm(gu.addr, xp.addr, W.w13.addr, off.addr, P, E, 2 * F, h, act, act), 'gate_up');
+  // The calls FusedMoE makes: route, gate_up through the permutation, SiLU-and-mul, down.
+  check(ops, ops.moeRoute(w.addr, ids.addr, off.addr, sorted.addr, inv.addr, logits.addr, T, E, k, 1, act), 'route');
+  check(ops, ops.moeGroupedGemmGather(gu.addr, x.addr, sorted.addr, W.w13.addr, off.addr, P, E, 2 * F, h, act, act), 'gate_up');
   check(ops, ops.siluAndMul(a.addr, gu.addr, P, F, act), 'silu');
   check(ops, ops.moeGroupedGemm(y.addr, a.addr, W.w2.addr, off.addr, P, E, h, F, act, act), 'down');
   check(ops, ops.moeUnpermuteSum(o.addr, y.addr, w.addr, inv.addr, 0, 0, T, k, h, act), 'unpermute');
   const bits = new Uint16Array(T * h);
   check(ops, ops.copyD2H(bits, o.addr, bits.byteLength), 'd2h');
-  for (const t of [x, logits, w, ids, off, sorted, inv, xp, gu, a, y, o]) t.dispose();
+  for (const t of [x, logits, w, ids, off, sorted, inv, gu, a, y, o]) t.dispose();
   return bits;
 }
 

@@ -232,6 +232,57 @@ test('rope (neox and GPT-J, partial rotary, fused qkv strides)', { skip }, () =>
   assert.deepEqual(mine, []);
 });
 
+test('qk_norm_rope (per-head q/k RMSNorm + rope on fused qkv rows) against the CPU and the rms_norm + rope launches', { skip }, () => {
+  const l = openLibs();
+  const next = rng(41);
+  const mine: string[] = [];
+  const [T, H, KVH, maxPos, eps] = [7, 8, 2, 64, 1e-6];
+  for (const act of DTYPES) {
+    for (const [D, rot, neox, offset] of [[128, 128, 1, 0], [64, 32, 0, 1]]) {
+      const stride = (H + 2 * KVH) * D;
+      const cs = new Float32Array(maxPos * rot);
+      for (let p = 0; p < maxPos; p++)
+        for (let i = 0; i < rot / 2; i++) {
+          const f = p / 10000 ** ((2 * i) / rot);
+          cs[p * rot + i] = Math.cos(f);
+          cs[p * rot + rot / 2 + i] = Math.sin(f);
+        }
+      const cache = new Pair(Tensor.fromF32(l.cpu, cs, [cs.length]), Tensor.fromF32(l.cuda, cs, [cs.length]));
+      const qkvHost = randomValues(next, T * stride, act, 2);
+      const qkv = Pair.of(l, qkvHost, act);
+      const qw = Pair.of(l, randomValues(next, D, act), act), kw = Pair.of(l, randomValues(next, D, act), act);
+      const pos = Pair.i32(l, Int32Array.from({ length: T }, () => Math.floor(next() * maxPos)));
+      const kOff = (t: Tensor) => t.addr + H * D * (t.nbytes / t.numel);
+      check(l.cpu, l.cpu.qkNormRope(qkv.cpu.addr, kOff(qkv.cpu), qw.cpu.addr, kw.cpu.addr, pos.cpu.addr, cache.cpu.addr, T, H, KVH, D, rot,
+        stride, stride, eps, offset, neox, DType.F32, DType.F32), 'qk_norm_rope cpu');
+      check(l.cuda, l.cuda.qkNormRope(qkv.gpu.addr, kOff(qkv.gpu), qw.gpu.addr, kw.gpu.addr, pos.gpu.addr, cache.gpu.addr, T, H, KVH, D, rot,
+        stride, stride, eps, offset, neox, act, act), 'qk_norm_rope cuda');
+      const name = `D=${D} rot=${rot} ${neox ? 'neox' : 'gptj'} offset=${offset}`;
+      const got = qkv.gpu.toF32();
+      if (!record('qk_norm_rope', name, act, relErr(got, qkv.cpu.toF32()))) mine.push(`qk_norm_rope ${DType[act]} ${name}`);
+      // v untouched, bit for bit
+      let vSame = true;
+      for (let t = 0; t < T; t++) for (let i = (H + KVH) * D; i < stride; i++) vSame &&= got[t * stride + i] === qkvHost[t * stride + i];
+      if (!record('qk_norm_rope v untouched', name, act, vSame ? 0 : 1, 0)) mine.push(`v ${DType[act]} ${name}`);
+      // The launches it replaces, on contiguous q and k copies: vt_rms_norm per head, then vt_rope.
+      const qPart = new Float32Array(T * H * D), kPart = new Float32Array(T * KVH * D);
+      for (let t = 0; t < T; t++) {
+        qPart.set(qkvHost.subarray(t * stride, t * stride + H * D), t * H * D);
+        kPart.set(qkvHost.subarray(t * stride + H * D, t * stride + (H + KVH) * D), t * KVH * D);
+      }
+      const q2 = Pair.of(l, qPart, act), k2 = Pair.of(l, kPart, act);
+      check(l.cuda, l.cuda.rmsNorm(q2.gpu.addr, q2.gpu.addr, 0, qw.gpu.addr, T * H, D, eps, offset, act, act), 'rms q');
+      check(l.cuda, l.cuda.rmsNorm(k2.gpu.addr, k2.gpu.addr, 0, kw.gpu.addr, T * KVH, D, eps, offset, act, act), 'rms k');
+      check(l.cuda, l.cuda.rope(q2.gpu.addr, k2.gpu.addr, pos.gpu.addr, cache.gpu.addr, T, H, KVH, D, rot, H * D, KVH * D, neox, act), 'rope');
+      const fusedQ = new Float32Array(T * H * D);
+      for (let t = 0; t < T; t++) fusedQ.set(got.subarray(t * stride, t * stride + H * D), t * H * D);
+      if (!record('qk_norm_rope vs rms_norm+rope', name, act, relErr(fusedQ, q2.gpu.toF32()))) mine.push(`two-launch ${DType[act]} ${name}`);
+      for (const t of [cache, qkv, qw, kw, pos, q2, k2]) t.dispose();
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
 test('silu_and_mul, gelu_tanh_and_mul, gelu_tanh', { skip }, () => {
   const l = openLibs();
   const next = rng(5);

@@ -1,4 +1,4 @@
-// CPU rope, reshape_and_cache and paged attention against plain TypeScript references.
+// CPU rope, qk_norm_rope, reshape_and_cache and paged attention against plain TypeScript references.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -228,6 +228,52 @@ test('attention: 1 and 2 threads give identical bits', () => {
   const c: Case = { heads: 6, L: { numBlocks: 20, blockSize: 16, kvHeads: 2, D: 40 }, ...MIXED, window: 0, softCap: 0 };
   sameBitsOneAndTwoThreads((o) => runAttention(o, c, 50).out.toF32(), 'attention');
   cpu(2);
+});
+
+test('qk_norm_rope: per-head RMSNorm of q and k (weights, Gemma offset), then the rotation, on fused qkv rows', () => {
+  const r = rng(31);
+  const [tokens, heads, kvHeads, eps] = [4, 4, 2, 1e-6];
+  for (const [D, rot, neox, offset] of [[64, 64, true, 0], [32, 16, false, 1]] as const) {
+    const stride = (heads + 2 * kvHeads) * D;
+    const qkv = randn(r, tokens * stride, 2);
+    const qw = randn(r, D), kw = randn(r, D);
+    const pos = [3, 0, 17, 60];
+    const cache = cosSinCache(64, rot);
+    // Reference: each q/k head normalized (f64), then the rope reference on the result.
+    const normed = Float32Array.from(qkv);
+    for (let t = 0; t < tokens; t++)
+      for (let h = 0; h < heads + kvHeads; h++) {
+        const base = t * stride + h * D, w = h < heads ? qw : kw;
+        let ss = 0;
+        for (let i = 0; i < D; i++) ss += qkv[base + i] ** 2;
+        const inv = 1 / Math.sqrt(ss / D + eps);
+        for (let i = 0; i < D; i++) normed[base + i] = qkv[base + i] * inv * (w[i] + offset);
+      }
+    const want = refRope(normed, tokens, stride, heads + kvHeads, D, rot, pos, cache, neox);
+    const buf = f32(ops, qkv);
+    const rc = ops.qkNormRope(buf.addr, buf.addr + heads * D * 4, f32(ops, qw).addr, f32(ops, kw).addr, i32(ops, pos).addr, f32(ops, cache).addr,
+      tokens, heads, kvHeads, D, rot, stride, stride, eps, offset, neox ? 1 : 0, DType.F32, DType.F32);
+    assert.equal(rc, 0, ops.lastError());
+    assertClose(buf.toF32(), want, `qk_norm_rope D=${D} rot=${rot} neox=${neox} offset=${offset}`, 1e-5);
+    // v (the kvHeads heads after k) is untouched.
+    for (let t = 0; t < tokens; t++)
+      for (let i = (heads + kvHeads) * D; i < stride; i++) assert.equal(buf.toF32()[t * stride + i], qkv[t * stride + i]);
+  }
+  // The same bits as vt_rms_norm over each head followed by vt_rope (the two-call path).
+  const [D, rot] = [64, 64];
+  const q = randn(r, 3 * heads * D), k = randn(r, 3 * kvHeads * D), qw = randn(r, D), kw = randn(r, D);
+  const cache = f32(ops, cosSinCache(16, rot)), pos = i32(ops, [1, 5, 9]);
+  const fq = f32(ops, q), fk = f32(ops, k), sq = f32(ops, q), sk = f32(ops, k), tqw = f32(ops, qw), tkw = f32(ops, kw);
+  assert.equal(ops.qkNormRope(fq.addr, fk.addr, tqw.addr, tkw.addr, pos.addr, cache.addr, 3, heads, kvHeads, D, rot, heads * D, kvHeads * D,
+    1e-6, 0, 1, DType.F32, DType.F32), 0, ops.lastError());
+  assert.equal(ops.rmsNorm(sq.addr, sq.addr, 0, tqw.addr, 3 * heads, D, 1e-6, 0, DType.F32, DType.F32), 0);
+  assert.equal(ops.rmsNorm(sk.addr, sk.addr, 0, tkw.addr, 3 * kvHeads, D, 1e-6, 0, DType.F32, DType.F32), 0);
+  assert.equal(ops.rope(sq.addr, sk.addr, pos.addr, cache.addr, 3, heads, kvHeads, D, rot, heads * D, kvHeads * D, 1, DType.F32), 0);
+  assert.deepEqual(fq.toF32(), sq.toF32());
+  assert.deepEqual(fk.toF32(), sk.toF32());
+  assert.notEqual(ops.qkNormRope(fq.addr, fk.addr, tqw.addr, tkw.addr, pos.addr, cache.addr, 3, heads, kvHeads, D, 65, heads * D, kvHeads * D,
+    1e-6, 0, 1, DType.F32, DType.F32), 0);
+  assert.match(ops.lastError(), /rotary_dim 65/);
 });
 
 test('attention and rope errors name the problem', () => {

@@ -80,6 +80,27 @@ test('moe_permute: pairs grouped by expert in pair order; sorted tokens and inve
   for (const t of [off, sorted, inv, idt, bad]) t.dispose();
 });
 
+test('moe_route: the top-k of the reference, then its permutation (the two calls in one)', () => {
+  const ops = cpu();
+  const r = rng(29);
+  for (const [T, E, k, renorm] of [[7, 128, 8, true], [5, 8, 2, false]] as const) {
+    const P = T * k;
+    const logits = randn(r, T * E, 2);
+    const l = f32(ops, logits, [T, E]);
+    const w = Tensor.empty(ops, [P], DType.F32), ids = Tensor.empty(ops, [P], DType.I32);
+    const off = Tensor.empty(ops, [E + 1], DType.I32), sorted = Tensor.empty(ops, [P], DType.I32), inv = Tensor.empty(ops, [P], DType.I32);
+    check(ops, ops.moeRoute(w.addr, ids.addr, off.addr, sorted.addr, inv.addr, l.addr, T, E, k, renorm ? 1 : 0, DType.F32), 'route');
+    const ref = refTopk(logits, T, E, k, renorm);
+    assert.deepEqual(Array.from(ids.toI32()), Array.from(ref.ids), `ids T=${T} E=${E} k=${k}`);
+    assertClose(w.toF32(), ref.w, `weights T=${T} E=${E} k=${k}`, 1e-6);
+    const p = permute(ops, ref.ids, E, k);
+    assert.deepEqual(Array.from(off.toI32()), Array.from(p.off.toI32()), 'offsets');
+    assert.deepEqual(Array.from(sorted.toI32()), Array.from(p.sorted.toI32()), 'sorted tokens');
+    assert.deepEqual(Array.from(inv.toI32()), Array.from(p.inv.toI32()), 'inverse');
+    for (const t of [l, w, ids, off, sorted, inv, p.off, p.sorted, p.inv, p.idt]) t.dispose();
+  }
+});
+
 test('moe_grouped_gemm: each expert\'s rows times its weight, any weight dtype, empty experts skipped', () => {
   const ops = cpu();
   const r = rng(3);
@@ -107,6 +128,25 @@ test('moe_grouped_gemm: each expert\'s rows times its weight, any weight dtype, 
       for (const t of [x, off, out, w.t]) t.dispose();
     }
   }
+});
+
+test('moe_grouped_gemm_gather: x read through x_rows; the bits of gather_rows then moe_grouped_gemm', () => {
+  const ops = cpu();
+  const r = rng(13);
+  const [E, N, K, T, R] = [4, 24, 16, 6, 8]; // expert rows 2, 0, 5, 1
+  const off = i32(ops, [0, 2, 2, 7, 8]);
+  const w = weight(ops, randn(r, E * N * K, 0.5), [E, N, K], DType.F32);
+  const rows = i32(ops, Int32Array.from({ length: R }, () => Math.floor(r() * T)));
+  const x = f32(ops, randn(r, T * K), [T, K]);
+  const [o1, o2, xp] = [Tensor.empty(ops, [R, N], DType.F32), Tensor.empty(ops, [R, N], DType.F32), Tensor.empty(ops, [R, K], DType.F32)];
+  check(ops, ops.moeGroupedGemmGather(o1.addr, x.addr, rows.addr, w.t.addr, off.addr, R, E, N, K, DType.F32, DType.F32), 'gather gemm');
+  check(ops, ops.gatherRows(xp.addr, x.addr, rows.addr, R, K, DType.F32), 'gather');
+  check(ops, ops.moeGroupedGemm(o2.addr, xp.addr, w.t.addr, off.addr, R, E, N, K, DType.F32, DType.F32), 'gg');
+  assert.deepEqual(o1.toF32(), o2.toF32());
+  const bad = i32(ops, Int32Array.from({ length: R }, (_, i) => (i === 3 ? -1 : 0)));
+  assert.notEqual(ops.moeGroupedGemmGather(o1.addr, x.addr, bad.addr, w.t.addr, off.addr, R, E, N, K, DType.F32, DType.F32), 0);
+  assert.match(ops.lastError(), /x_rows\[3\]/);
+  for (const t of [off, w.t, rows, x, o1, o2, xp, bad]) t.dispose();
 });
 
 test('moe_unpermute_sum: weighted slots in order, plus the sigmoid-gated shared expert', () => {

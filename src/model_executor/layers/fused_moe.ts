@@ -1,7 +1,7 @@
 // FusedMoE: the experts of one mixture-of-experts layer as two stacked weights and
-// one kernel per stage (vLLM's FusedMoE): router softmax + top-k, the token-to-expert
-// permutation, a grouped GEMM over all experts for gate_up and one for down, and the
-// weighted un-permute and sum. Every row is computed alone in a fixed order, so a
+// one kernel per stage (vLLM's FusedMoE): router softmax + top-k and the token-to-expert
+// permutation (one call), a grouped GEMM over all experts for gate_up (reading x through
+// the permutation) and one for down, and the weighted un-permute and sum. Every row is computed alone in a fixed order, so a
 // token's output does not depend on which other tokens share its experts.
 import { check, DType, type Tensor } from '../../native/index.js';
 import type { ForwardContext } from '../forward_context.js';
@@ -63,17 +63,16 @@ export class FusedMoE {
     out ??= ws.alloc([T, h], ctx.act);
     const weights = ws.alloc([T, k], DType.F32); // [T, k]
     const ids = ws.alloc([T, k], DType.I32); // [T, k]
-    check(ops, ops.moeTopkSoftmax(weights.addr, ids.addr, routerLogits.addr, T, E, k, this.config.renormalize ? 1 : 0, ctx.act),
-      'moe_topk_softmax');
     const offsets = ws.alloc([E + 1], DType.I32); // [E + 1]
     const sortedTokens = ws.alloc([P], DType.I32); // [P]
     const invPerm = ws.alloc([P], DType.I32); // [P]
-    check(ops, ops.moePermute(offsets.addr, sortedTokens.addr, invPerm.addr, ids.addr, P, E, k), 'moe_permute');
-    const xp = ws.alloc([P, h], ctx.act); // [P, h] rows grouped by expert
-    check(ops, ops.gatherRows(xp.addr, x.addr, sortedTokens.addr, P, h, ctx.act), 'gather_rows');
-    const gu = ws.alloc([P, 2 * F], ctx.act); // [P, 2F]
-    check(ops, ops.moeGroupedGemm(gu.addr, xp.addr, this.w13.addr, offsets.addr, P, E, 2 * F, h, this.w13.dtype, ctx.act),
-      'moe_grouped_gemm');
+    // Top-k softmax then the permutation, in one launch on CUDA for small batches.
+    check(ops, ops.moeRoute(weights.addr, ids.addr, offsets.addr, sortedTokens.addr, invPerm.addr, routerLogits.addr, T, E, k,
+      this.config.renormalize ? 1 : 0, ctx.act), 'moe_route');
+    // gate_up reads x's rows through the permutation (the gather fused into its loads).
+    const gu = ws.alloc([P, 2 * F], ctx.act); // [P, 2F] rows grouped by expert
+    check(ops, ops.moeGroupedGemmGather(gu.addr, x.addr, sortedTokens.addr, this.w13.addr, offsets.addr, P, E, 2 * F, h,
+      this.w13.dtype, ctx.act), 'moe_grouped_gemm');
     const a = gatedActivation(ctx, this.config.act, gu); // [P, F]
     const y = ws.alloc([P, h], ctx.act); // [P, h]
     check(ops, ops.moeGroupedGemm(y.addr, a.addr, this.w2.addr, offsets.addr, P, E, h, F, this.w2.dtype, ctx.act),

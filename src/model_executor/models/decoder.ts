@@ -107,7 +107,7 @@ function projNorms(w: WeightLoader, p: string, cfg: ModelConfig, eps: number, of
 }
 
 class DecoderAttention {
-  /** Fused [(H + 2 KV) * D, hidden], or null when q/k/v stay apart for their norms. */
+  /** Fused [(H + 2 KV) * D, hidden] (per-head q/k norms run on its rows), or null when q/k/v stay apart for whole-projection norms. */
   readonly qkvProj: Linear | null = null;
   readonly qProj: Linear | null = null; // [H * D, hidden]
   readonly kProj: Linear | null = null; // [KV * D, hidden]
@@ -122,8 +122,9 @@ class DecoderAttention {
     const { hiddenSize: h, numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
     // This rank's heads (all of them at tensor-parallel size 1).
     const local = localHeads(H, KV, w.tp);
-    if (parts.qkNorm) {
-      // NOTE: q and k must be contiguous [T, heads * D] for their norms, so no fusing.
+    const fusedNorm = parts.qkNorm === 'head' && la.rotary !== null; // one qkv GEMM, then vt_qk_norm_rope on its rows
+    if (parts.qkNorm && !fusedNorm) {
+      // NOTE: q and k must be contiguous [T, heads * D] for a norm over the whole projection, so no fusing.
       [this.qProj, this.kProj, this.vProj] = qkvLinears(w, cfg, p, false);
       const eps = cfg.rmsNormEps;
       const off = parts.normWeightOffset ?? 0;
@@ -134,6 +135,11 @@ class DecoderAttention {
         [this.qNorm, this.kNorm] = projNorms(w, p, cfg, eps, off);
       }
     } else {
+      if (fusedNorm) {
+        const off = parts.normWeightOffset ?? 0;
+        this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [D]), cfg.rmsNormEps, off);
+        this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [D]), cfg.rmsNormEps, off);
+      }
       this.qkvProj = qkvLinears(w, cfg, p, true)[0];
     }
     // HF Llama: attention_bias also gives o_proj a bias (Qwen2's q/k/v-only bias does not).
@@ -149,6 +155,13 @@ class DecoderAttention {
     if (this.qkvProj) {
       const qkv = this.qkvProj.forward(ctx, x); // [T, (H + 2 KV) * D]
       ({ q, k, v } = splitQkv(qkv, H, KV, D, DTYPE_BYTES[ctx.act]));
+      if (this.qNorm) {
+        // Per-head q/k norms and the rotation in one launch, on the fused rows.
+        const r = this.rotary!, qn = this.qNorm, T = x.shape[0];
+        check(ctx.ops, ctx.ops.qkNormRope(q.addr, k.addr, qn.weight.addr, this.kNorm!.weight.addr, positions.addr, r.cosSinCache.addr,
+          T, H, KV, D, r.rotaryDim, q.stride, k.stride, qn.eps, qn.weightOffset, r.isNeox ? 1 : 0, qn.weight.dtype, ctx.act), 'qk_norm_rope');
+        return this.oProj.forward(ctx, this.attn.forward(ctx, q, k, v)); // [T, hidden]
+      }
     } else {
       const T = x.shape[0];
       const perHead = this.qNorm!.weight.shape[0] === D;
