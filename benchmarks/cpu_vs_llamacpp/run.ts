@@ -16,7 +16,11 @@
 //    over the rounds, and the median of the per-round ratios.
 // 5. End to end, batch 1: `vllm-ts bench latency` beside node-llama-cpp's own
 //    generation loop, alternated the same way.
-// Prints the tables in Markdown (for docs/benchmarks.md).
+// Prints the tables in Markdown (for docs/benchmarks.md), each row with the 1-minute
+// load average over its rounds. Check `uptime` before a run: on a shared 2-vCPU machine
+// a third busy process makes the two-thread rows meaningless (llama.cpp's threads
+// spin at a barrier after every op, so one descheduled thread stalls its whole step).
+// VLLM_TS_ENFORCE_EAGER=1 runs vllm-ts's side without graphs.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,7 +94,7 @@ function ensureLlamaCpp(): LlamaCpp {
   return { bins, shim, pkgDir };
 }
 
-interface Model { key: string; name: string; dir: string; tokenizer: string; gguf: string; vocab: number; weightBytes: number }
+interface Model { key: string; name: string; dir: string; tokenizer: string; gguf: string; vocab: number; weightBytes: number; kvBytes: number }
 
 /** Weight bytes one decode step reads (everything but the embedding table; a tied lm_head counts once). */
 function decodeBytes(dir: string): number {
@@ -102,11 +106,22 @@ function decodeBytes(dir: string): number {
   return n;
 }
 
+/**
+ * KV-cache bytes one decode step reads in vllm-ts's f32 cache (keys and values of every
+ * layer at the mean context of the timed steps: the prompt, 8 warm-up steps, then DECODE).
+ */
+function kvBytes(dir: string): number {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  const meanContext = PROMPT_LEN + 8 + (DECODE + 1) / 2;
+  return c.num_hidden_layers * 2 * (c.num_key_value_heads ?? c.num_attention_heads) * headDim * 4 * meanContext;
+}
+
 function ensureModels(): Model[] {
   mkdirSync(join(CACHE, 'models'), { recursive: true });
   const models: Model[] = [];
   for (const key of MODEL_KEYS) {
-    let m: Omit<Model, 'vocab' | 'weightBytes'>;
+    let m: Omit<Model, 'vocab' | 'weightBytes' | 'kvBytes'>;
     if (key === 'tiny') {
       m = { key, name: 'tiny-llama-kjv', dir: join(ROOT, 'models/tiny-llama-kjv'), tokenizer: join(ROOT, 'models/tiny-llama-kjv'), gguf: join(CACHE, 'models', 'tiny-llama-kjv-bf16.gguf') };
     } else if (key === '110m') {
@@ -119,7 +134,7 @@ function ensureModels(): Model[] {
     m.gguf = m.gguf.replace(/\.gguf$/, `-${h}.gguf`);
     if (!existsSync(m.gguf)) convertToGguf(m.dir, m.gguf, m.tokenizer);
     const vocab = JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8')).vocab_size as number;
-    models.push({ ...m, vocab, weightBytes: decodeBytes(m.dir) });
+    models.push({ ...m, vocab, weightBytes: decodeBytes(m.dir), kvBytes: kvBytes(m.dir) });
   }
   return models;
 }
@@ -179,11 +194,12 @@ function vllmE2e(m: Model, t: number): E2e {
 const llamaE2e = (l: LlamaCpp, m: Model, t: number): E2e =>
   lastJson(tsx('llamacpp_e2e.ts', [l.pkgDir, m.gguf, t, PROMPT_LEN, DECODE, E2E_ITERS, m.vocab]));
 
-/** Runs a(), b() alternately for `rounds` rounds, b first on odd rounds. */
-function alternate<T>(rounds: number, a: () => T, b: () => T): { a: T[]; b: T[] } {
-  const out = { a: [] as T[], b: [] as T[] };
+/** Runs a(), b() alternately for `rounds` rounds, b first on odd rounds; the 1-minute load average after each round. */
+function alternate<T>(rounds: number, a: () => T, b: () => T): { a: T[]; b: T[]; load: number[] } {
+  const out = { a: [] as T[], b: [] as T[], load: [] as number[] };
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) { out.a.push(a()); out.b.push(b()); } else { out.b.push(b()); out.a.push(a()); }
+    out.load.push(+loadavg()[0].toFixed(2));
   }
   return out;
 }
@@ -194,7 +210,7 @@ function membw(models: Model[]): Map<string, number> {
   run('g++', ['-O3', '-march=native', '-pthread', '-o', bin, join(ROOT, 'benchmarks/membw.cpp')]);
   const bw = new Map<string, number>();
   for (const m of models) {
-    for (const line of run(bin, [String(Math.max(...THREADS)), String(m.weightBytes / 2 ** 20)]).trim().split('\n')) {
+    for (const line of run(bin, [String(Math.max(...THREADS)), String((m.weightBytes + m.kvBytes) / 2 ** 20)]).trim().split('\n')) {
       const [t, gbs] = line.split(' ').map(Number);
       bw.set(`${m.key}/${t}`, gbs);
     }
@@ -217,8 +233,8 @@ function main(): void {
   const bw = membw(models);
   const rows: Record<string, unknown>[] = [];
   const table = [
-    '| model | threads | llama.cpp prefill tok/s | vllm-ts prefill tok/s | prefill ratio (range) | llama.cpp decode tok/s | vllm-ts decode tok/s | decode ratio (range) | vllm-ts decode × floor |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| model | threads | llama.cpp prefill tok/s | vllm-ts prefill tok/s | prefill ratio (range) | llama.cpp decode tok/s | vllm-ts decode tok/s | decode ratio (range) | vllm-ts decode × floor (weights / weights + KV) | load |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const m of models) {
     for (const t of THREADS) {
@@ -227,13 +243,14 @@ function main(): void {
       const dec = s.a.map((x, i) => x.decode_ms / s.b[i].decode_ms);
       const lp = median(s.a.map((x) => x.prefill_ms)), vp = median(s.b.map((x) => x.prefill_ms));
       const ld = median(s.a.map((x) => x.decode_ms)), vd = median(s.b.map((x) => x.decode_ms));
-      const floorMs = m.weightBytes / (bw.get(`${m.key}/${t}`)! * 1e9) * 1000;
-      table.push(`| ${m.name} | ${t} | ${f0(PROMPT_LEN / lp * 1000)} | ${f0(PROMPT_LEN / vp * 1000)} | **${f2(median(pre))}** (${range(pre)}) | ${f0(1000 / ld)} | ${f0(1000 / vd)} | **${f2(median(dec))}** (${range(dec)}) | ${f2(vd / floorMs)} |`);
-      rows.push({ model: m.name, threads: t, llamacpp: s.a, vllm: s.b, prefill_ratio: median(pre), decode_ratio: median(dec), floor_ms: floorMs });
+      const gbs = bw.get(`${m.key}/${t}`)!;
+      const floorMs = m.weightBytes / (gbs * 1e9) * 1000, kvFloorMs = (m.weightBytes + m.kvBytes) / (gbs * 1e9) * 1000;
+      table.push(`| ${m.name} | ${t} | ${f0(PROMPT_LEN / lp * 1000)} | ${f0(PROMPT_LEN / vp * 1000)} | **${f2(median(pre))}** (${range(pre)}) | ${f0(1000 / ld)} | ${f0(1000 / vd)} | **${f2(median(dec))}** (${range(dec)}) | ${f2(vd / floorMs)} / ${f2(vd / kvFloorMs)} | ${range(s.load)} |`);
+      rows.push({ model: m.name, threads: t, llamacpp: s.a, vllm: s.b, prefill_ratio: median(pre), decode_ratio: median(dec), load: s.load, read_gb_s: gbs, floor_ms: floorMs, floor_with_kv_ms: kvFloorMs });
       console.error(table[table.length - 1]);
     }
   }
-  const e2e = ['| model | threads | node-llama-cpp TTFT ms / decode tok/s | `vllm-ts bench latency` TTFT ms / decode tok/s | decode ratio (range) |', '|---|---|---|---|---|'];
+  const e2e = ['| model | threads | node-llama-cpp TTFT ms / decode tok/s | `vllm-ts bench latency` TTFT ms / decode tok/s | decode ratio (range) | load |', '|---|---|---|---|---|---|'];
   if (E2E) {
     for (const m of models) {
       for (const t of THREADS) {
@@ -242,8 +259,8 @@ function main(): void {
         const lt = median(s.a.map((x) => x.tpot_ms)), vt = median(s.b.map((x) => x.tpot_ms));
         const few = Math.min(...s.a.map((x) => x.tokens ?? DECODE));
         const note = few < DECODE ? ` (stopped at EOS after ${few} tokens)` : '';
-        e2e.push(`| ${m.name} | ${t} | ${f0(median(s.a.map((x) => x.ttft_ms)))} / ${f0(1000 / lt)}${note} | ${f0(median(s.b.map((x) => x.ttft_ms)))} / ${f0(1000 / vt)} | **${f2(median(dec))}** (${range(dec)}) |`);
-        rows.push({ model: m.name, threads: t, e2e_llamacpp: s.a, e2e_vllm: s.b });
+        e2e.push(`| ${m.name} | ${t} | ${f0(median(s.a.map((x) => x.ttft_ms)))} / ${f0(1000 / lt)}${note} | ${f0(median(s.b.map((x) => x.ttft_ms)))} / ${f0(1000 / vt)} | **${f2(median(dec))}** (${range(dec)}) | ${range(s.load)} |`);
+        rows.push({ model: m.name, threads: t, e2e_llamacpp: s.a, e2e_vllm: s.b, load: s.load });
         console.error(e2e[e2e.length - 1]);
       }
     }
@@ -253,7 +270,7 @@ function main(): void {
   const lines = [
     `\`npx tsx benchmarks/cpu_vs_llamacpp/run.ts ${args.join(' ')}\`: ${new Date().toISOString().slice(0, 16)}Z, ${machine}; ${ROUNDS} alternating rounds, ${minutes.toFixed(1)} min.`,
     `llama.cpp: libllama of node-llama-cpp ${NODE_LLAMA_CPP_VERSION}'s prebuilt linux-x64 CPU binary, bf16 GGUF of the same safetensors; vllm-ts: the ModelRunner (benchmarks/forward.ts's path).`,
-    `Prefill: one ${PROMPT_LEN}-token prompt (fastest of 3 after a warm-up); decode: batch 1, ${DECODE} greedy steps after it. Ratio = vllm-ts tok/s / llama.cpp tok/s, median of the per-round ratios (above 1: vllm-ts faster). Floor = weight bytes a decode step reads / read bandwidth of a buffer that size (benchmarks/membw.cpp).`,
+    `Prefill: one ${PROMPT_LEN}-token prompt (fastest of 3 after a warm-up); decode: batch 1, ${DECODE} greedy steps after it. Ratio = vllm-ts tok/s / llama.cpp tok/s, median of the per-round ratios (above 1: vllm-ts faster). Floor = bytes a decode step reads / read bandwidth of a buffer that size (benchmarks/membw.cpp, same threads): the weights alone (embedding rows excluded), and the weights plus vllm-ts's f32 KV cache at the mean context.`,
     '',
     ...checks.map((c) => `- ${c}`),
     '',

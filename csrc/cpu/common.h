@@ -62,14 +62,15 @@ inline void parallel_for(int64_t n, double cost, F&& f, double min_work = 32768)
 // recorded with its arguments instead of run (as a CUDA stream capture records
 // kernels); vt_graph_launch replays the recorded ops in order, inside one call.
 bool graph_capturing();
-int graph_record(std::function<int()> op);
+// `call`: the op's call as written (a string literal), for VLLM_TS_CPU_GRAPH_PROFILE.
+int graph_record(std::function<int()> op, const char* call);
 // Fails the capture under way on this thread (if any) for a host copy; 0 when none.
 int graph_fail_host_copy(const char* op);
 
 // First statement of a capturable op: VT_CAPTURE(vt_op(its, own, arguments));
 #define VT_CAPTURE(call)                                                \
   do {                                                                  \
-    if (::vt::graph_capturing()) return ::vt::graph_record([=] { return call; }); \
+    if (::vt::graph_capturing()) return ::vt::graph_record([=] { return call; }, #call); \
   } while (0)
 
 // ---- scalar dtype conversions --------------------------------------------------

@@ -8,18 +8,22 @@
 // buffers before each launch are what it computes on. A copy to or from the host
 // during a capture fails it, as on CUDA (a graph holds device work only). Argument
 // errors surface at launch, where the failing op's message is the last error.
+// VLLM_TS_CPU_GRAPH_PROFILE=1 times every op of every launch (graph_profile.cpp).
 #include <memory>
 #include <mutex>
 #include <unordered_set>
 #include <vector>
 
 #include "common.h"
+#include "graph_profile.h"
 
 namespace vt {
 namespace {
 
 struct Graph {
   std::vector<std::function<int()>> ops;
+  std::vector<const char*> calls;  // ops[i] as written
+  GraphProfile profile;
   bool failed = false;
 };
 
@@ -36,8 +40,9 @@ bool is_live(uint64_t h) {
 
 bool graph_capturing() { return capturing != nullptr; }
 
-int graph_record(std::function<int()> op) {
+int graph_record(std::function<int()> op, const char* call) {
   capturing->ops.push_back(std::move(op));
+  capturing->calls.push_back(call);
   return 0;
 }
 
@@ -80,7 +85,9 @@ int vt_graph_launch(uint64_t graph) {
   if (!is_live(graph))
     return set_error("vt_graph_launch: 0x%llx is not a live graph handle (from vt_graph_end, not destroyed)", (unsigned long long)graph);
   if (capturing) return set_error("vt_graph_launch: called while this thread captures a graph");
-  for (auto& op : ptr<Graph>(graph)->ops)
+  Graph* g = ptr<Graph>(graph);
+  if (graph_profiling()) return launch_profiled(g->ops, g->profile);
+  for (auto& op : g->ops)
     if (int rc = op()) return rc;
   return 0;
 }
@@ -92,7 +99,9 @@ int vt_graph_destroy(uint64_t graph) {
     if (!live_graphs.erase(graph))
       return set_error("vt_graph_destroy: 0x%llx is not a live graph handle (destroyed twice?)", (unsigned long long)graph);
   }
-  delete ptr<Graph>(graph);
+  Graph* g = ptr<Graph>(graph);
+  if (g->profile.launches) print_profile(graph, g->calls, g->profile);
+  delete g;
   return 0;
 }
 

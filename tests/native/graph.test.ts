@@ -2,6 +2,7 @@
 // vt_graph_end run nothing then, and vt_graph_launch replays them on whatever the
 // buffers hold at launch: the same bits as the same ops run eagerly.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 import { DType, Tensor, cpu, f32, randn, rng } from './helpers.js';
@@ -75,4 +76,35 @@ test('a replayed op with bad arguments fails the launch with its own message', (
   assert.match(ops.lastError(), /vt_linear: bad shape/);
   assert.equal(ops.graphDestroy(graph), 0);
   x.dispose();
+});
+
+test('VLLM_TS_CPU_GRAPH_PROFILE: a destroyed graph reports its launches and every op it recorded', () => {
+  // In a child process: the switch is read once per process.
+  const child = `
+    import { cpu, f32, DType } from ${JSON.stringify(new URL('./helpers.ts', import.meta.url).href)};
+    const ops = cpu(1);
+    const a = f32(ops, new Float32Array(64).fill(1)), w = f32(ops, new Float32Array(8 * 64).fill(0.5));
+    const y = f32(ops, new Float32Array(8));
+    if (ops.graphBegin()) throw new Error(ops.lastError());
+    ops.add(a.addr, a.addr, a.addr, 64, DType.F32);
+    ops.linear(y.addr, a.addr, w.addr, 0, 1, 8, 64, DType.F32, DType.F32);
+    ops.add(a.addr, a.addr, a.addr, 64, DType.F32);
+    const g = ops.graphEnd();
+    for (let i = 0; i < 3; i++) if (ops.graphLaunch(g)) throw new Error(ops.lastError());
+    console.log(JSON.stringify(Array.from(y.toF32())));
+    ops.graphDestroy(g);
+  `;
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const on = run({ VLLM_TS_CPU_GRAPH_PROFILE: '1' });
+  assert.equal(on.status, 0, on.stderr);
+  // a = 1 -> 2 (first add); y = 64 * 2 * 0.5 per launch 1, then a keeps doubling: 2, 8, 32 -> y = 64, 256, 1024.
+  assert.deepEqual(JSON.parse(on.stdout), new Array(8).fill(1024));
+  assert.match(on.stderr, /CPU graph 0x[0-9a-f]+: 3 ops, 3 launches, [\d.]+ us per launch/);
+  assert.match(on.stderr, /vt_add +x2 /);
+  assert.match(on.stderr, /vt_linear +x1 /);
+  const off = run({ VLLM_TS_CPU_GRAPH_PROFILE: '' });
+  assert.equal(off.status, 0, off.stderr);
+  assert.deepEqual(JSON.parse(off.stdout), new Array(8).fill(1024));
+  assert.doesNotMatch(off.stderr, /CPU graph/);
 });
