@@ -140,6 +140,25 @@ test('structured outputs at TP=2: regex, choice and grammar outputs match TP=1 t
   assert.match(two[3].text, /^son of [A-Z][a-z]{1,6}$/);
 });
 
+// Each rank caches only its KV heads, so the same per-rank budget holds more blocks:
+// tiny-llama-kjv has 2 KV heads, one a rank at TP=2, and one (replicated) at TP=4.
+test('the KV cache is sharded by KV heads: the same --kv-cache-memory-bytes holds twice the blocks at TP=2 and 4', async () => {
+  const blocks = async (tp: number) => {
+    const llm = await LLM.create({ model: TINY_TOKENIZER, useTqdm: false, device: 'cpu', maxModelLen: 128, tensorParallelSize: tp,
+      kvCacheMemoryBytes: 64 * 2 * 8 * 16 * 2 * 64 * 4 }); // 64 blocks of 16 tokens, 8 layers, 2 KV heads of 64, f32
+    try {
+      const [out] = await llm.generate(['In the beginning'], { temperature: 0, maxTokens: 4 });
+      assert.equal(out.outputs[0].tokenIds.length, 4);
+      return llm.engine.engineCore.cacheConfig.numBlocks;
+    } finally {
+      llm.close();
+    }
+  };
+  assert.equal(await blocks(1), 64);
+  assert.equal(await blocks(2), 128);
+  assert.equal(await blocks(4), 128);
+});
+
 test('TP=2 refuses what does not split, in vLLM\'s words, before any rank starts', async () => {
   await assert.rejects(
     LLM.create({ model: 'tests/fixtures/llama-gqa-fp16', useTqdm: false, device: 'cpu', tensorParallelSize: 4 }),
