@@ -28,7 +28,12 @@ const logger = initLogger('executor');
 /** The other ranks, however they run. */
 interface RankHosts {
   driver: ParallelRank;
-  /** Resolves once every other rank's modules are loaded (it is building its worker). */
+  /**
+   * Resolves once the driver may block in its first collective: no failure to start
+   * can be left unseen (threads: every rank's modules are loaded, and from then on a
+   * failing rank aborts the group itself; processes: the relay is up, and ends the
+   * engine process when a rank dies).
+   */
   loaded: Promise<void>;
   post(msg: ToRank): void;
   /** The driver failed: the other ranks must not wait on it. */
@@ -126,7 +131,12 @@ function processRanks(config: ResolvedEngineArgs, modelConfig: ModelConfig): Ran
   const comm: CommSpec = { kind: 'nccl', uniqueId: ncclUniqueId(ops) };
   logger.info(`NCCL ${ops.ncclVersion()} from ${ncclPath}`);
   const relay = spawnThread('rank_relay', { inits: inits(config, modelConfig, comm), devices: rankDevices(size) });
-  const loaded = whenLoaded(size - 1, (fn) => relay.on('message', fn), (fn) => relay.on('error', fn));
+  // NOTE: not the ranks' own 'loaded': a child that blocks in ncclCommInitRank right
+  // after posting it may not have written it to its pipe yet, and rank 0 would wait.
+  const loaded = new Promise<void>((resolve, reject) => {
+    relay.on('message', (m: FromRank) => m.type === 'relay_up' && resolve());
+    relay.once('error', reject);
+  });
   return {
     driver: parallelRank(0, size, comm),
     loaded,

@@ -17,9 +17,17 @@ interface Channel {
   exit(code: number): void;
 }
 
+/** A child process's last message still being written: it exits once the pipe has it (or the error would be lost). */
+let sending: Promise<void> = Promise.resolve();
 const channel: Channel = parentPort
   ? { post: (m) => parentPort!.postMessage(m), onMessage: (fn) => parentPort!.on('message', fn), exit: () => parentPort!.close() }
-  : { post: (m) => process.send!(m), onMessage: (fn) => process.on('message', fn), exit: (code) => process.exit(code) };
+  : {
+      post: (m) => {
+        sending = new Promise((done) => process.send!(m, () => done()));
+      },
+      onMessage: (fn) => process.on('message', fn),
+      exit: (code) => void sending.then(() => process.exit(code)),
+    };
 
 function run(init: RankInit): void {
   const fail = (e: unknown) => {

@@ -20,5 +20,12 @@ export interface RankInit {
 /** abort: the driver failed at start-up (the relay kills the rank processes). */
 export type ToRank = { type: 'execute'; so: SchedulerOutput } | { type: 'shutdown' } | { type: 'abort' };
 
-/** loaded: the rank's modules are up (it is about to build its worker); ready: its worker is built. */
-export type FromRank = { type: 'loaded'; rank: number } | { type: 'ready'; rank: number } | { type: 'error'; rank: number; message: string };
+/**
+ * loaded: the rank's modules are up (it is about to build its worker); ready: its worker
+ * is built; relay_up: the relay thread of CUDA ranks has started their processes.
+ */
+export type FromRank =
+  | { type: 'loaded'; rank: number }
+  | { type: 'ready'; rank: number }
+  | { type: 'error'; rank: number; message: string }
+  | { type: 'relay_up' };

@@ -37,6 +37,10 @@ const children = inits.map((init) => {
   return child;
 });
 
+// Posted to the driver at once (a thread's postMessage is not held up by a blocked
+// receiver, unlike a child's pipe write): from here on a rank that dies ends the process.
+port.postMessage({ type: 'relay_up' } satisfies FromRank);
+
 port.on('message', (m: ToRank) => {
   if (m.type === 'abort') {
     closing = true;
