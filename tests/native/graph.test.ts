@@ -3,6 +3,7 @@
 // buffers hold at launch: the same bits as the same ops run eagerly.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { DType, Tensor, cpu, f32, randn, rng } from './helpers.js';
@@ -107,4 +108,22 @@ test('VLLM_TS_CPU_GRAPH_PROFILE: a destroyed graph reports its launches and ever
   assert.equal(off.status, 0, off.stderr);
   assert.deepEqual(JSON.parse(off.stdout), new Array(8).fill(1024));
   assert.doesNotMatch(off.stderr, /CPU graph/);
+});
+
+test('every compute op of the CPU library records itself during a capture (VT_CAPTURE first)', () => {
+  // An op without it would run at capture time and be missing from every replay.
+  const notOps = /^vt_(graph_\w+|malloc|free|host_ptr|copy_h2d|copy_d2h|init|num_threads|last_error|backend_name|device_name|device_count|synchronize|mem_info|nccl_\w+|all_reduce|all_gather)$/;
+  const dir = new URL('../../csrc/cpu/', import.meta.url);
+  const missing: string[] = [];
+  let ops = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpp'))) {
+    const src = readFileSync(new URL(file, dir), 'utf8');
+    for (const m of src.matchAll(/^(?:extern "C" )?int (vt_\w+)\([^)]*\)\s*\{\n(.*)\n/gm)) {
+      if (notOps.test(m[1])) continue;
+      ops++;
+      if (!m[2].includes(`VT_CAPTURE(${m[1]}(`)) missing.push(`${file}: ${m[1]}`);
+    }
+  }
+  assert.ok(ops >= 25, `found only ${ops} ops: the pattern no longer matches the sources`);
+  assert.deepEqual(missing, []);
 });
