@@ -70,10 +70,12 @@ test('RequestTiming: the phases from the core events and token times; n observed
 });
 
 test('phase histograms, params histograms and iteration tokens with vLLM buckets after real requests', async () => {
-  // six streamed requests at once: two run, four queue (maxNumSeqs 2)
+  // six streamed requests at once: two run, four queue (maxNumSeqs 2); 48 tokens each, so
+  // that the queue lasts long enough for the scrapes below to see it (CPU decode replays
+  // graphs: at 12 tokens the whole burst could end between two scrapes)
   const runs = Array.from({ length: 6 }, (_, i) => (async () => {
     let text = '';
-    const stream = await client.completions.create({ model: MODEL, prompt: `In the beginning ${i}`, max_tokens: 12, stream: true, ignore_eos: true } as OpenAI.CompletionCreateParamsStreaming);
+    const stream = await client.completions.create({ model: MODEL, prompt: `In the beginning ${i}`, max_tokens: 48, stream: true, ignore_eos: true } as OpenAI.CompletionCreateParamsStreaming);
     for await (const c of stream) text += c.choices[0]?.text ?? '';
     return text;
   })());
@@ -115,7 +117,7 @@ test('phase histograms, params histograms and iteration tokens with vLLM buckets
   assert.equal(one(m, 'vllm:request_params_n_bucket', { le: '2' }), 7);
   // max_tokens: one per engine request (vLLM's 1-2-5 buckets up to max_model_len 512)
   assert.equal(one(m, 'vllm:request_params_max_tokens_count'), 10);
-  assert.equal(one(m, 'vllm:request_params_max_tokens_sum'), 6 * 12 + 3 * 5 + 4);
+  assert.equal(one(m, 'vllm:request_params_max_tokens_sum'), 6 * 48 + 3 * 5 + 4);
   assert.deepEqual(les(m, 'vllm:request_params_max_tokens'), ['1', '2', '5', '10', '20', '50', '100', '200', '500', '+Inf']);
 
   // every token the engine processed went through some step
