@@ -199,6 +199,18 @@ test('linear batch invariance: a row\'s output bits are the same at every decode
   assert.deepEqual(bad, [], 'shapes and batch sizes where the watched row\'s output changed');
 });
 
+/** The rope cos/sin cache: [maxPos, rot] f32, cos in the first rot/2 columns, sin in the rest (theta 10000). */
+function ropeCosSin(maxPos: number, rot: number): Float32Array {
+  const cs = new Float32Array(maxPos * rot);
+  for (let p = 0; p < maxPos; p++)
+    for (let i = 0; i < rot / 2; i++) {
+      const f = p / 10000 ** ((2 * i) / rot);
+      cs[p * rot + i] = Math.cos(f);
+      cs[p * rot + rot / 2 + i] = Math.sin(f);
+    }
+  return cs;
+}
+
 test('rope (neox and GPT-J, partial rotary, fused qkv strides)', { skip }, () => {
   const l = openLibs();
   const next = rng(4);
@@ -211,13 +223,7 @@ test('rope (neox and GPT-J, partial rotary, fused qkv strides)', { skip }, () =>
       [32, 1],
       [64, 0],
     ]) {
-      const cs = new Float32Array(maxPos * rot);
-      for (let p = 0; p < maxPos; p++)
-        for (let i = 0; i < rot / 2; i++) {
-          const f = p / 10000 ** ((2 * i) / rot);
-          cs[p * rot + i] = Math.cos(f);
-          cs[p * rot + rot / 2 + i] = Math.sin(f);
-        }
+      const cs = ropeCosSin(maxPos, rot);
       const cache = new Pair(Tensor.fromF32(l.cpu, cs, [cs.length]), Tensor.fromF32(l.cuda, cs, [cs.length]));
       const qkv = Pair.of(l, randomValues(next, T * stride, act), act);
       const pos = Pair.i32(l, Int32Array.from({ length: T }, () => Math.floor(next() * maxPos)));
@@ -240,13 +246,7 @@ test('qk_norm_rope (per-head q/k RMSNorm + rope on fused qkv rows) against the C
   for (const act of DTYPES) {
     for (const [D, rot, neox, offset] of [[128, 128, 1, 0], [64, 32, 0, 1]]) {
       const stride = (H + 2 * KVH) * D;
-      const cs = new Float32Array(maxPos * rot);
-      for (let p = 0; p < maxPos; p++)
-        for (let i = 0; i < rot / 2; i++) {
-          const f = p / 10000 ** ((2 * i) / rot);
-          cs[p * rot + i] = Math.cos(f);
-          cs[p * rot + rot / 2 + i] = Math.sin(f);
-        }
+      const cs = ropeCosSin(maxPos, rot);
       const cache = new Pair(Tensor.fromF32(l.cpu, cs, [cs.length]), Tensor.fromF32(l.cuda, cs, [cs.length]));
       const qkvHost = randomValues(next, T * stride, act, 2);
       const qkv = Pair.of(l, qkvHost, act);
