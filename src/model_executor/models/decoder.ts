@@ -122,26 +122,21 @@ class DecoderAttention {
     const { hiddenSize: h, numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
     // This rank's heads (all of them at tensor-parallel size 1).
     const local = localHeads(H, KV, w.tp);
-    const fusedNorm = parts.qkNorm === 'head' && la.rotary !== null; // one qkv GEMM, then vt_qk_norm_rope on its rows
-    if (parts.qkNorm && !fusedNorm) {
-      // NOTE: q and k must be contiguous [T, heads * D] for a norm over the whole projection, so no fusing.
-      [this.qProj, this.kProj, this.vProj] = qkvLinears(w, cfg, p, false);
-      const eps = cfg.rmsNormEps;
-      const off = parts.normWeightOffset ?? 0;
-      if (parts.qkNorm === 'head') {
-        this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [D]), eps, off);
-        this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [D]), eps, off);
-      } else {
-        [this.qNorm, this.kNorm] = projNorms(w, p, cfg, eps, off);
-      }
-    } else {
-      if (fusedNorm) {
-        const off = parts.normWeightOffset ?? 0;
-        this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [D]), cfg.rmsNormEps, off);
-        this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [D]), cfg.rmsNormEps, off);
-      }
-      this.qkvProj = qkvLinears(w, cfg, p, true)[0];
+    // One qkv GEMM unless q and k need norms that vt_qk_norm_rope does not run on its rows
+    // (a norm over the whole projection, or per-head norms without rope).
+    // NOTE: a norm over the whole projection needs q and k contiguous [T, heads * D], so no fusing.
+    const fused = !parts.qkNorm || (parts.qkNorm === 'head' && la.rotary !== null);
+    // NOTE: tensors load in this order (--load-format dummy draws each from the next seed).
+    if (!fused) [this.qProj, this.kProj, this.vProj] = qkvLinears(w, cfg, p, false);
+    const eps = cfg.rmsNormEps;
+    const off = parts.normWeightOffset ?? 0;
+    if (parts.qkNorm === 'head') {
+      this.qNorm = new RMSNorm(w.get(`${p}.q_norm.weight`, [D]), eps, off);
+      this.kNorm = new RMSNorm(w.get(`${p}.k_norm.weight`, [D]), eps, off);
+    } else if (parts.qkNorm) {
+      [this.qNorm, this.kNorm] = projNorms(w, p, cfg, eps, off);
     }
+    if (fused) this.qkvProj = qkvLinears(w, cfg, p, true)[0];
     // HF Llama: attention_bias also gives o_proj a bias (Qwen2's q/k/v-only bias does not).
     this.oProj = rowLinear(w, `${p}.o_proj`, h, H * D, cfg.hfConfig.attention_bias === true);
     this.attn = new Attention(i, local.heads, local.kvHeads, D, { scale: la.scale, slidingWindow: la.slidingWindow, softCap: la.softCap });
