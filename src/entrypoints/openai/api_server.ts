@@ -5,18 +5,17 @@ import { OpenAIServingEmbedding } from './serving_embedding.js';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ZodType } from 'zod';
 import type { AsyncLLM } from '../../engine/async_llm.js';
 import { EngineOverloadedError, NotFoundError } from '../../errors.js';
 import { initLogger, type Logger } from '../../logger.js';
 import { PrometheusStatLogger } from '../../metrics/prometheus.js';
 import { cacheConfigInfo } from '../../metrics/cache_config_info.js';
 import { resolveSpeculativeConfig } from '../../config/speculative.js';
-import { StringTooLongError, TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
+import { TokenizerPool } from '../../tokenizer/tokenizer_pool.js';
 import { accessLog } from './access_log.js';
-import { HttpError, readJsonBody, sendError, sendJson, zodErrorToHttp } from './http.js';
+import { HttpError, sendError, sendJson } from './http.js';
 import { PromptGuard } from './prompt_guard.js';
-import { checkSeed, laxBody, screenFields } from './request_fields.js';
+import { RequestBodies } from './request_body.js';
 import { DEFAULT_MAX_LOG_LEN } from './request_log.js';
 import {
   ChatCompletionRequestSchema,
@@ -56,7 +55,6 @@ import {
   stripRootPath,
 } from './server_surface.js';
 
-
 interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
@@ -84,10 +82,6 @@ const staticHandler: Handler = (ctx) => {
 };
 const STATIC_ROUTE = { GET: staticHandler, HEAD: staticHandler };
 
-/** Strings up to this long pass the parsing thread whatever the model (chat templates, stop strings...). */
-const LONGEST_OTHER_STRING = 1 << 20;
-
-
 export class ApiServer {
   readonly server: Server;
   readonly metrics: PrometheusStatLogger;
@@ -95,7 +89,8 @@ export class ApiServer {
   private readonly logger: Logger;
   private readonly apiKeys: ApiKeys;
   private readonly allowedOrigins: string[];
-  private readonly maxBodyBytes: number;
+  /** Reads and validates request bodies (size limit, off-loop parsing, admission turns). */
+  private readonly bodies: RequestBodies;
   private readonly accessLog: boolean;
   /** Tokenizes long prompts and parses large bodies off the event loop. */
   readonly tokenizerPool: TokenizerPool;
@@ -120,10 +115,10 @@ export class ApiServer {
     this.servedModelNames = opts.servedModelNames?.length ? opts.servedModelNames : [engine.args.servedModelName ?? engine.args.model];
     this.apiKeys = new ApiKeys(opts.apiKeys ?? []);
     this.allowedOrigins = opts.allowedOrigins ?? [];
-    this.maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.accessLog = opts.accessLog ?? true;
     this.tokenizerPool = new TokenizerPool(engine.tokenizer, engine.tokenizer.name);
     this.guard = new PromptGuard(engine.tokenizer, this.tokenizerPool, engine.modelConfig.maxModelLen);
+    this.bodies = new RequestBodies(opts.maxBodyBytes ?? 16 * 1024 * 1024, this.guard, this.tokenizerPool, this.turns, this.logger);
     const numSpec = resolveSpeculativeConfig(engine.args.speculativeConfig)?.numSpeculativeTokens ?? 0;
     this.metrics = new PrometheusStatLogger(this.servedModelNames[0], engine.modelConfig.maxModelLen, numSpec);
     this.metrics.logCacheConfigInfo(cacheConfigInfo(engine.cacheConfig, engine.args));
@@ -183,46 +178,46 @@ export class ApiServer {
         },
       },
       '/v1/completions': {
-        POST: async (ctx) => completion.create(await this.body(ctx, CompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+        POST: async (ctx) => completion.create(await this.bodies.parse(ctx, CompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/chat/completions': {
-        POST: async (ctx) => chat.create(await this.body(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+        POST: async (ctx) => chat.create(await this.bodies.parse(ctx, ChatCompletionRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/responses': {
-        POST: async (ctx) => this.responses.create(await this.body(ctx, ResponsesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+        POST: async (ctx) => this.responses.create(await this.bodies.parse(ctx, ResponsesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/messages': {
-        POST: async (ctx) => messages.create(await this.body(ctx, MessagesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+        POST: async (ctx) => messages.create(await this.bodies.parse(ctx, MessagesRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       '/v1/messages/count_tokens': {
-        POST: async (ctx) => messages.countTokens(await this.body(ctx, CountTokensRequestSchema), ctx.res),
+        POST: async (ctx) => messages.countTokens(await this.bodies.parse(ctx, CountTokensRequestSchema), ctx.res),
       },
       '/v1/embeddings': {
-        POST: async (ctx) => embedding.create(await this.body(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
+        POST: async (ctx) => embedding.create(await this.bodies.parse(ctx, EmbeddingRequestSchema), ctx.res, ctx.signal, headerRequestId(ctx.req)),
       },
       // SageMaker's one route: the body's fields say which API it is for.
       '/invocations': {
         POST: async (ctx) => {
-          const raw = await this.readBody(ctx);
+          const raw = await this.bodies.read(ctx);
           const kind = invocationKind(raw);
           await this.turns.next();
           const id = headerRequestId(ctx.req);
-          if (kind === 'chat') return chat.create(this.parse(ctx, ChatCompletionRequestSchema, raw), ctx.res, ctx.signal, id);
-          if (kind === 'completion') return completion.create(this.parse(ctx, CompletionRequestSchema, raw), ctx.res, ctx.signal, id);
-          return embedding.create(this.parse(ctx, EmbeddingRequestSchema, raw), ctx.res, ctx.signal, id);
+          if (kind === 'chat') return chat.create(this.bodies.validate(ctx, ChatCompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          if (kind === 'completion') return completion.create(this.bodies.validate(ctx, CompletionRequestSchema, raw), ctx.res, ctx.signal, id);
+          return embedding.create(this.bodies.validate(ctx, EmbeddingRequestSchema, raw), ctx.res, ctx.signal, id);
         },
       },
       '/load': { GET: ({ res }) => sendJson(res, 200, { server_load: this.load.value }) },
       '/tokenize': {
         POST: async (ctx) => {
-          const raw = await this.readBody(ctx);
+          const raw = await this.bodies.read(ctx);
           const isChat = raw !== null && typeof raw === 'object' && 'messages' in raw;
-          const req = isChat ? this.parse(ctx, TokenizeChatRequestSchema, raw) : this.parse(ctx, TokenizeCompletionRequestSchema, raw);
+          const req = isChat ? this.bodies.validate(ctx, TokenizeChatRequestSchema, raw) : this.bodies.validate(ctx, TokenizeCompletionRequestSchema, raw);
           sendJson(ctx.res, 200, await tokenization.tokenize(req));
         },
       },
       '/detokenize': {
-        POST: async (ctx) => sendJson(ctx.res, 200, tokenization.detokenize(await this.body(ctx, DetokenizeRequestSchema))),
+        POST: async (ctx) => sendJson(ctx.res, 200, tokenization.detokenize(await this.bodies.parse(ctx, DetokenizeRequestSchema))),
       },
     };
     for (const path of PLAYGROUND_PATHS) this.routes[path] = { GET: servePlayground, HEAD: servePlayground };
@@ -254,48 +249,6 @@ export class ApiServer {
     this.server.removeAllListeners('request');
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
-  }
-
-  /** The body as JSON: large ones are parsed off the event loop. */
-  private readBody(ctx: Ctx): Promise<unknown> {
-    return readJsonBody(ctx.req, this.maxBodyBytes, (bytes) => this.parseOffLoop(bytes));
-  }
-
-  /**
-   * JSON.parse off the event loop for large bodies; a string that no prompt of this
-   * model could be (and that no other field needs) is refused there, unseen here.
-   */
-  private async parseOffLoop(bytes: Uint8Array): Promise<unknown> {
-    const maxChars = Math.max(this.guard.maxPromptChars, LONGEST_OTHER_STRING);
-    try {
-      return await this.tokenizerPool.parseJson(bytes, maxChars);
-    } catch (e) {
-      if (!(e instanceof StringTooLongError)) throw e;
-      throw this.guard.tooLong(e.length, e.path);
-    }
-  }
-
-  private async body<T>(ctx: Ctx, schema: ZodType<T>): Promise<T> {
-    const raw = await this.readBody(ctx);
-    await this.turns.next();
-    return this.parse(ctx, schema, raw);
-  }
-
-  /**
-   * vLLM's request model validation: unsupported fields refused, unknown ones warned
-   * about (one line per request), lax numbers and booleans, then the zod schema.
-   */
-  private parse<T>(ctx: Ctx, schema: ZodType<T>, raw: unknown): T {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-      throw new HttpError(400, 'BadRequestError', `The request body must be a JSON object, got ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
-    }
-    const body = laxBody(schema, raw as Record<string, unknown>);
-    const warning = screenFields(schema, body);
-    if (warning !== null) this.logger.warn(`${warning} (${ctx.req.method} ${ctx.path.slice(0, 100)})`);
-    checkSeed(body);
-    const r = schema.safeParse(body);
-    if (!r.success) throw zodErrorToHttp(r.error, body);
-    return r.data;
   }
 
   private modelList() {
@@ -335,7 +288,6 @@ export class ApiServer {
     return openApiDocument({ version: VERSION, rootPath: this.rootPath, routes, secured: (p) => this.apiKeys.configured && this.apiKeys.needsKey(p) });
   }
 
-
   /** --uds: listens on a Unix domain socket instead of a TCP port. */
   listenUnix(socketPath: string): Promise<string> {
     return new Promise((resolve, reject) => {
@@ -356,8 +308,6 @@ export class ApiServer {
       });
     });
   }
-
-
 
   /** Routes with a parameter in the path. */
   private dynamicRoute(path: string): Partial<Record<string, Handler>> | undefined {
@@ -445,5 +395,4 @@ export class ApiServer {
     await this.engine.shutdown();
   }
 }
-
 
