@@ -71,7 +71,7 @@ export function randomDataset(tokenizer: Tokenizer, num: number, inputLen: numbe
 }
 
 /** One streamed completion, timed as vLLM's async_request_openai_completions. */
-async function requestCompletion(o: BenchServeOptions, s: SampleRequest): Promise<RequestFuncOutput> {
+export async function requestCompletion(o: BenchServeOptions, s: SampleRequest): Promise<RequestFuncOutput> {
   const out: RequestFuncOutput = { success: false, error: '', promptLen: s.promptLen, outputTokens: 0, ttft: 0, itl: [], latency: 0, generatedText: '' };
   const body = {
     model: o.model,
@@ -107,13 +107,15 @@ async function requestCompletion(o: BenchServeOptions, s: SampleRequest): Promis
         const msg = JSON.parse(data) as { choices?: { text?: string }[]; usage?: { completion_tokens: number }; error?: { message: string } };
         if (msg.error) throw new Error(msg.error.message);
         const now = performance.now();
-        const text = msg.choices?.[0]?.text;
-        if (text) {
+        // NOTE: as vLLM's client, every chunk with a choice is a token's arrival, its
+        // text empty or not (a special token, or an id the tokenizer does not know).
+        const choice = msg.choices?.[0];
+        if (choice) {
           if (out.ttft === 0) out.ttft = (now - t0) / 1000;
           else out.itl.push((now - last) / 1000);
           last = now;
           chunks++;
-          out.generatedText += text;
+          out.generatedText += choice.text ?? '';
         }
         if (msg.usage) out.outputTokens = msg.usage.completion_tokens;
       }
