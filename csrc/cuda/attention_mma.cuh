@@ -12,6 +12,7 @@
 // functions so that a host program can check them against a reference product.
 #pragma once
 #include "attention.cuh"
+#include "cp_async.cuh"
 
 namespace vt {
 namespace mma {
@@ -29,18 +30,6 @@ __host__ __device__ constexpr int v_row(int l) { return (l % 8) + ((l / 8) % 2) 
 __host__ __device__ constexpr int v_col(int l) { return (l / 16) * 8; }
 
 #ifdef __CUDACC__
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-// 16 bytes global -> shared; zero-fills the destination when !pred (src is not read).
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool pred) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(pred ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])

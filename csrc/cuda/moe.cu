@@ -8,13 +8,18 @@
 // expert's weights streamed once in 16-byte loads; the tiled kernel below serves f32
 // and mixed dtypes. Small batches route (top-k + permutation) in one single-block
 // launch; vt_moe_grouped_gemm_gather reads gate_up's input rows through the
-// permutation (no gather launch).
+// permutation (no gather launch). Prefill-sized batches (>= kTiledMinRows rows an
+// expert) take the tiled kernel of moe_gemm_tiled.cuh, which gives the skinny
+// kernel's bits.
 // NOTE: every output of the grouped GEMM is reduced in an order fixed by K alone
 // (skinny_mma.cuh; the tiled kernel: k = 0..K-1 inside one thread), whatever rows
 // share its expert, so a token's result does not depend on the batch (batch
-// invariance); the un-permute sums a token's slots in slot order. Which kernel runs
-// depends on the dtypes and K only, never on the rows.
+// invariance); the un-permute sums a token's slots in slot order. Whether the skinny
+// or the tiled kernel runs depends on the number of rows, but both reduce in the same
+// order (moe_gemm_tiled.cuh), so a row's bits do not; the f32 / mixed-dtype tiled
+// kernel below is chosen by the dtypes alone.
 #include "common.cuh"
+#include "moe_gemm_tiled.cuh"
 #include "skinny_mma.cuh"
 
 using namespace vt;
@@ -349,8 +354,14 @@ extern "C" int vt_moe_grouped_gemm_gather(uint64_t out, uint64_t x, uint64_t x_r
     // without rows past the last returns at once.
     const int64_t grid_y = num_rows < num_experts ? num_rows : num_experts;
     const int64_t rows_hint = 2 * ((num_rows + grid_y - 1) / grid_y);
+    // Prefill-sized batches: the tiled kernel (moe_gemm_tiled.cuh), same bits.
+    const bool tiled = moe_tiled_enabled() && num_rows / grid_y >= kTiledMinRows;
     return dispatch_float(act, "vt_moe_grouped_gemm", [&](auto a) {
       using T = typename decltype(a)::type;
+      if constexpr (sizeof(T) == 2)
+        if (tiled)
+          return launch_moe_gemm_tiled<T>(dp<T>(out), dp<const T>(x), dp<const T>(weight), dp<const int>(expert_offsets), (int)num_experts,
+                                          num_rows, N, K, rows, "vt_moe_grouped_gemm (tiled)");
       if constexpr (sizeof(T) == 2)
         return launch_skinny<T, 4>(dp<T>(out), dp<const T>(x), dp<const T>(weight), nullptr, dp<const int>(expert_offsets), (int)num_experts,
                                 0, N, K, grid_y, rows_hint, "vt_moe_grouped_gemm", rows);

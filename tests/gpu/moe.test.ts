@@ -170,6 +170,50 @@ test('moe_grouped_gemm_gather: x read through the permutation gives gather_rows 
   assert.deepEqual(mine, []);
 });
 
+test('moe_grouped_gemm at prefill sizes (the tiled kernel): the CPU\'s values, and the bits of the same rows computed few at a time (the skinny kernel)', { skip }, () => {
+  const l = openLibs();
+  const next = rng(28);
+  const mine: string[] = [];
+  for (const act of [DType.BF16, DType.F16]) {
+    // avg rows an expert: 512 (128-row tiles), 70 (64-row tiles); K = 96: 3 k-blocks over 4 K ranges (one empty);
+    // K = 136: a partial k-block; N = 200, 72: partial feature tiles.
+    for (const [counts, N, K, T] of [[[1100, 0, 600, 348], 200, 2048, 0], [[70, 1, 139, 70], 72, 96, 0], [[64, 200, 0, 16], 136, 136, 90]] as [number[], number, number, number][]) {
+      const E = counts.length, R = counts.reduce((a, b) => a + b, 0);
+      const offsets = [0];
+      for (const c of counts) offsets.push(offsets[offsets.length - 1] + c);
+      const name = `counts=${counts.join('/')} N=${N} K=${K}${T ? ` gather from ${T} rows` : ''}`;
+      // T > 0: row r reads x row rows[r] of a [T, K] source (the fused gather), else row r.
+      const src = T || R;
+      const rowsOf = Int32Array.from({ length: R }, (_, r) => (T ? Math.floor(next() * T) : r));
+      const rows = Pair.i32(l, rowsOf), off = Pair.i32(l, Int32Array.from(offsets));
+      const x = pairOf(l, randomValues(next, src * K, act), act);
+      const w = pairOf(l, randomValues(next, E * N * K, act, 0.05), act);
+      const o = Pair.out(l, R * N, act);
+      check(l.cuda, l.cuda.moeGroupedGemmGather(o.gpu.addr, x.gpu.addr, rows.gpu.addr, w.gpu.addr, off.gpu.addr, R, E, N, K, act, act), 'tiled');
+      check(l.cpu, l.cpu.moeGroupedGemmGather(o.cpu.addr, x.cpu.addr, rows.cpu.addr, w.cpu.addr, off.cpu.addr, R, E, N, K, DType.F32, DType.F32), 'cpu');
+      const all = o.gpu.toF32();
+      if (!record('moe_grouped_gemm (tiled)', name, act, relErr(all, o.cpu.toF32()))) mine.push(`cpu ${DType[act]} ${name}`);
+      // Rows of each expert with rows, a handful at a time (below the tiled kernel's size): the same bits.
+      for (let e = 0; e < E; e++) {
+        const few = [offsets[e], offsets[e] + 1, offsets[e + 1] - 1].filter((r, i, a) => r >= offsets[e] && r < offsets[e + 1] && a.indexOf(r) === i);
+        if (few.length === 0) continue;
+        const fo = [0];
+        for (let j = 0; j < E; j++) fo.push(fo[j] + (j === e ? few.length : 0));
+        const frows = Pair.i32(l, Int32Array.from(few, (r) => rowsOf[r])), foff = Pair.i32(l, Int32Array.from(fo));
+        const fout = Tensor.empty(l.cuda, [few.length * N], act);
+        check(l.cuda, l.cuda.moeGroupedGemmGather(fout.addr, x.gpu.addr, frows.gpu.addr, w.gpu.addr, foff.gpu.addr, few.length, E, N, K, act, act), 'skinny');
+        const u = fout.toF32();
+        const same = few.every((r, i) => u.subarray(i * N, (i + 1) * N).every((z, n) => Object.is(z, all[r * N + n])));
+        if (!record('moe_grouped_gemm (tiled = skinny bits)', `${name} expert ${e}`, act, same ? 0 : 1, 0)) mine.push(`bits ${DType[act]} ${name} expert ${e}`);
+        for (const t of [frows, foff]) t.dispose();
+        fout.dispose();
+      }
+      for (const t of [rows, off, x, w, o]) t.dispose();
+    }
+  }
+  assert.deepEqual(mine, []);
+});
+
 /** The MoE pipeline on one library in bf16: x [T, h] -> [T, h] as bits. */
 // The router logits are given (not computed by vt_linear, whose cuBLASLt algorithm may
 // change with the batch size): this checks the MoE kernels' own batch invariance.
@@ -198,7 +242,7 @@ function bf16Bits(v: Float32Array): Uint16Array {
   return Uint16Array.from(u, (b) => b >>> 16);
 }
 
-test('MoE batch invariance on CUDA: a token\'s output bits alone equal its bits among 200 tokens', { skip }, () => {
+test('MoE batch invariance on CUDA: a token\'s output bits alone equal its bits among 200 tokens and among 2,048 (the tiled grouped GEMM)', { skip }, () => {
   const l = openLibs();
   const next = rng(21);
   const [E, k, h, F, T] = [32, 4, 256, 128, 200];
@@ -212,6 +256,13 @@ test('MoE batch invariance on CUDA: a token\'s output bits alone equal its bits 
     const alone = moeBits(l.cuda, xs.subarray(t * h, (t + 1) * h), ls.subarray(t * E, (t + 1) * E), 1, W, E, k, h, F);
     if (!alone.every((b, i) => b === all[t * h + i])) bad.push(t);
   }
+  // A prefill-sized batch (256 rows an expert: the tiled grouped GEMM) around the same tokens.
+  const TB = 2048;
+  const xb = randomValues(next, TB * h, DType.BF16), lb = randomValues(next, TB * E, DType.BF16, 3);
+  xb.set(xs.subarray(0, T * h));
+  lb.set(ls.subarray(0, T * E));
+  const big = moeBits(l.cuda, xb, lb, TB, W, E, k, h, F);
+  for (const t of [0, 77, 199]) if (!all.subarray(t * h, (t + 1) * h).every((b, i) => b === big[t * h + i])) bad.push(TB + t);
   for (const t of Object.values(W)) t.dispose();
   assert.deepEqual(bad, [], 'tokens whose output changed with the batch');
 });
