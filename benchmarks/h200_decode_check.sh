@@ -28,13 +28,15 @@ el tests
 bench() { local tag=$1; shift; timeout 120 node "$CLI" bench "$@" "${F[@]}" --output-json "$O/$tag.json" > "$O/$tag.log" 2>&1 || { echo "$tag failed"; tail -3 "$O/$tag.log"; }; el "$tag"; }
 bench q3-bs1 latency $Q --input-len 32 --output-len 128 --batch-size 1 --num-iters 3
 bench q3-bs8 latency $Q --input-len 32 --output-len 128 --batch-size 8 --num-iters 3
-bench l8b-bs1 latency $L --input-len 1024 --output-len 128 --batch-size 1 --num-iters 3
-bench l8b-bs8 latency $L --input-len 32 --output-len 128 --batch-size 8 --num-iters 3
+[ -z "${SKIP_L8B:-}" ] && bench l8b-bs1 latency $L --input-len 1024 --output-len 128 --batch-size 1 --num-iters 3
+[ -z "${SKIP_L8B:-}" ] && bench l8b-bs8 latency $L --input-len 32 --output-len 128 --batch-size 8 --num-iters 3
 timeout 120 bash benchmarks/ncu_decode_step.sh $Q 32 "$O/ncu-q3" "$CLI" > /dev/null 2>&1 || echo "ncu q3 failed"
-timeout 120 bash benchmarks/ncu_decode_step.sh $L 1024 "$O/ncu-l8b" "$CLI" > /dev/null 2>&1 || echo "ncu l8b failed"
+[ -z "${SKIP_L8B:-}" ] && { timeout 120 bash benchmarks/ncu_decode_step.sh $L 1024 "$O/ncu-l8b" "$CLI" > /dev/null 2>&1 || echo "ncu l8b failed"; }
 el ncu
 bench q3-tp-1024-128 throughput $Q --input-len 1024 --output-len 128 --num-prompts 100 --max-num-batched-tokens 8192
 bench q3-tp-128-1024 throughput $Q --input-len 128 --output-len 1024 --num-prompts 100 --max-num-batched-tokens 8192
+# The same 1024/128 case with the skinny expert GEMM at every size (before the tiled kernel).
+VLLM_TS_MOE_TILED=0 bench q3-tp-1024-128-skinny throughput $Q --input-len 1024 --output-len 128 --num-prompts 100 --max-num-batched-tokens 8192
 python3 - "$O" <<'PY'
 import glob, json, os, sys
 print('| run | result |\n|---|---|')

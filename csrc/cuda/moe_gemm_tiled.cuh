@@ -38,6 +38,56 @@ constexpr size_t tiled_smem_bytes() {
 // distinct bank groups.
 __device__ __forceinline__ int tiled_chunk(int row, int c) { return c ^ ((row & 1) << 2); }
 
+// Warp 0 of a block: which expert's which TN-row tile blockIdx.y is (experts in order,
+// ceil(rows / TN) tiles each, found by warp scans over the offsets [E + 1]); *e = -1
+// past the last tile.
+template <int TN>
+__device__ __forceinline__ void find_row_tile(int* e_out, int* r0_out, const int* __restrict__ offsets, int E, int lane) {
+  int seen = 0, e_found = -1, r0 = 0;
+  for (int base = 0; base < E && e_found < 0; base += 32) {
+    const int e = base + lane;
+    const int rows = e < E ? offsets[e + 1] - offsets[e] : 0;
+    int incl = (rows + TN - 1) / TN;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += v;
+    }
+    const int want = (int)blockIdx.y - seen;
+    const int excl = incl - (rows + TN - 1) / TN;
+    const unsigned hit = __ballot_sync(0xffffffffu, want >= excl && want < incl);
+    if (hit) {
+      const int src = __ffs(hit) - 1;
+      e_found = base + src;
+      r0 = __shfl_sync(0xffffffffu, e < E ? offsets[e] + (want - excl) * TN : 0, src);
+    }
+    seen += __shfl_sync(0xffffffffu, incl, 31);
+  }
+  if (lane == 0) *e_out = e_found, *r0_out = r0;
+}
+
+// One 32-wide k-block u (0 or 1) of a stage into a warp's 64-feature x 32-row tile:
+// ws [64][64] (its W rows), xs [32][64] (its x rows) in the stage's swizzled layout.
+// Lane (g, t) reads elements 8t..8t+7 of the k-block from rows g, g + 8 (W) and g (x),
+// as skinny_mma_kernel's lanes do, and feeds them to the same two mma k16 steps.
+template <typename T>
+__device__ __forceinline__ void tiled_kblock(float (&acc)[4][4][4], const T* ws, const T* xs, int g, int t, int u) {
+  const int ch = 8 * tiled_chunk(g, 4 * u + t);  // every row read is g mod 8
+  uint4 xb[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) xb[j] = *reinterpret_cast<const uint4*>(xs + (8 * j + g) * 64 + ch);
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const uint4 a = *reinterpret_cast<const uint4*>(ws + (16 * i + g) * 64 + ch);
+    const uint4 b = *reinterpret_cast<const uint4*>(ws + (16 * i + g + 8) * 64 + ch);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      mma_16816<T>(acc[i][j], a.x, b.x, a.y, b.y, xb[j].x, xb[j].y);
+      mma_16816<T>(acc[i][j], a.z, b.z, a.w, b.w, xb[j].z, xb[j].w);
+    }
+  }
+}
+
 // out [R, N] = x rows . W[e]^T per expert, rows [offsets[e], offsets[e + 1]) of expert e.
 //   x [*, K]: row r of the product reads x row x_rows[r] (x_rows null: row r)
 //   w [E, N, K], offsets [E + 1], out [R, N]
@@ -55,30 +105,7 @@ __global__ void __launch_bounds__(2 * TN, TN == 64 ? 3 : 1) moe_gemm_tiled_kerne
   constexpr int kThreads = 2 * TN;
   constexpr int kWChunks = kTiledFeatures * 8 / kThreads, kXChunks = TN * 8 / kThreads;  // 16-byte copies a thread a stage
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  // Which expert's which row tile: experts in order, ceil(rows / TN) tiles each.
-  if (warp == 0) {
-    int seen = 0, e_found = -1, r0 = 0;
-    for (int base = 0; base < E && e_found < 0; base += 32) {
-      const int e = base + lane;
-      const int rows = e < E ? offsets[e + 1] - offsets[e] : 0;
-      int incl = (rows + TN - 1) / TN;
-#pragma unroll
-      for (int o = 1; o < 32; o <<= 1) {
-        const int v = __shfl_up_sync(0xffffffffu, incl, o);
-        if (lane >= o) incl += v;
-      }
-      const int want = (int)blockIdx.y - seen;
-      const int excl = incl - (rows + TN - 1) / TN;
-      const unsigned hit = __ballot_sync(0xffffffffu, want >= excl && want < incl);
-      if (hit) {
-        const int src = __ffs(hit) - 1;
-        e_found = base + src;
-        r0 = __shfl_sync(0xffffffffu, e < E ? offsets[e] + (want - excl) * TN : 0, src);
-      }
-      seen += __shfl_sync(0xffffffffu, incl, 31);
-    }
-    if (lane == 0) s_e = e_found, s_r0 = r0;
-  }
+  if (warp == 0) find_row_tile<TN>(&s_e, &s_r0, offsets, E, lane);
   __syncthreads();
   const int e = s_e;
   if (e < 0) return;  // past the last tile (uniform over the block)
@@ -156,21 +183,7 @@ __global__ void __launch_bounds__(2 * TN, TN == 64 ? 3 : 1) moe_gemm_tiled_kerne
     for (int u = 0; u < 2; u++) {
       const int kb = 2 * st + u;
       if (kb >= nkb) break;  // uniform
-      const int ch = 8 * tiled_chunk(g, 4 * u + t);  // rows below are g mod 8
-      uint4 xb[4];
-#pragma unroll
-      for (int j = 0; j < 4; j++) xb[j] = *reinterpret_cast<const uint4*>(xs + (wn * 32 + 8 * j + g) * 64 + ch);
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int f = wm * 64 + 16 * i + g;
-        const uint4 a = *reinterpret_cast<const uint4*>(ws + f * 64 + ch);
-        const uint4 b = *reinterpret_cast<const uint4*>(ws + (f + 8) * 64 + ch);
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-          mma_16816<T>(acc[i][j], a.x, b.x, a.y, b.y, xb[j].x, xb[j].y);
-          mma_16816<T>(acc[i][j], a.z, b.z, a.w, b.w, xb[j].z, xb[j].w);
-        }
-      }
+      tiled_kblock<T>(acc, ws + wm * 64 * 64, xs + wn * 32 * 64, g, t, u);
       close_ranges(kb + 1);
     }
   }
