@@ -116,6 +116,27 @@ int vt_qk_norm_rope(uint64_t q, uint64_t k, uint64_t q_weight, uint64_t k_weight
                     int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride, float eps,
                     float weight_offset, int is_neox, int wdt, int act);
 
+// vt_rope then vt_reshape_and_cache in one call (one launch on CUDA): q and k rotated
+// in place as vt_rope does, then the rotated k row and the v row of each token written
+// to k_cache / v_cache at its slot (a negative slot, padding, writes nothing).
+//   q, k, positions, cos_sin_cache, is_neox as in vt_rope (views into one fused qkv
+//   row allowed); v: num_tokens rows of num_kv_heads * head_dim, rows v_stride apart (act)
+//   k_cache, v_cache [num_blocks, block_size, num_kv_heads, head_dim] (act);
+//   slot_mapping [num_tokens] int32
+// The q, k and cache bits are those of the two calls it replaces.
+int vt_rope_and_cache(uint64_t q, uint64_t k, uint64_t v, uint64_t positions, uint64_t cos_sin_cache,
+                      uint64_t k_cache, uint64_t v_cache, uint64_t slot_mapping, int64_t num_tokens,
+                      int64_t num_heads, int64_t num_kv_heads, int64_t head_dim, int64_t rotary_dim,
+                      int64_t q_stride, int64_t k_stride, int64_t v_stride, int is_neox, int act);
+
+// vt_qk_norm_rope then vt_reshape_and_cache in one call (one launch on CUDA); arguments
+// as in those two (q_weight, k_weight [head_dim] (wdt)); the same bits as the two calls.
+int vt_qk_norm_rope_and_cache(uint64_t q, uint64_t k, uint64_t v, uint64_t q_weight, uint64_t k_weight,
+                              uint64_t positions, uint64_t cos_sin_cache, uint64_t k_cache, uint64_t v_cache,
+                              uint64_t slot_mapping, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads,
+                              int64_t head_dim, int64_t rotary_dim, int64_t q_stride, int64_t k_stride,
+                              int64_t v_stride, float eps, float weight_offset, int is_neox, int wdt, int act);
+
 // Gated activations: x [num_tokens, 2 * d] = [gate | up] -> out [num_tokens, d]
 //   silu:      out = silu(gate) * up
 //   gelu_tanh: out = gelu_tanh(gate) * up      (Gemma's GeGLU)

@@ -1,6 +1,7 @@
 // Row gathers (embedding, gather_rows), elementwise ops (add, gated activations,
-// gelu), RoPE and the KV-cache write. Each has an 8-wide vector path (16-byte
-// accesses for 16-bit dtypes) when widths and addresses allow, else a scalar one.
+// gelu), RoPE, the KV-cache write, and RoPE fused with the KV-cache write
+// (vt_rope_and_cache). Each has an 8-wide vector path (16-byte accesses for 16-bit
+// dtypes) when widths and addresses allow, else a scalar one.
 #include "common.cuh"
 
 using namespace vt;
@@ -108,12 +109,22 @@ __global__ void scale_softcap_kernel(T* out, const T* x, int64_t n, float scale,
 }
 
 // One block per token; threads walk (head, pair) of q then k.
-template <typename T>
+// CACHE (vt_rope_and_cache): a rotated k pair also goes to the token's cache slot, then
+// the block copies k's dims past rotary_dim and the v row there (16-byte units when
+// vec); a negative slot (padding) writes no cache. k_cache, v_cache, v, slots unused
+// otherwise.
+// NOTE: vt_rope is rope_kernel<T, false>: one rotation code for both ops, so the fused
+// op's q, k and cached k are the bits of vt_rope then vt_reshape_and_cache (a copy).
+template <typename T, bool CACHE>
 __global__ void rope_kernel(T* q, T* k, const int* positions, const float* cos_sin, int num_heads, int num_kv_heads, int head_dim,
-                            int rotary_dim, int64_t q_stride, int64_t k_stride, bool neox) {
+                            int rotary_dim, int64_t q_stride, int64_t k_stride, bool neox, const T* v, T* k_cache, T* v_cache,
+                            const int* slots, int64_t v_stride, bool vec) {
   int64_t t = blockIdx.x;
   int half = rotary_dim / 2;
   const float* cs = cos_sin + (int64_t)positions[t] * rotary_dim;
+  const int64_t width = (int64_t)num_kv_heads * head_dim;
+  const int64_t slot = CACHE ? slots[t] : -1;
+  T* kc = CACHE && slot >= 0 ? k_cache + slot * width : nullptr;  // the token's [num_kv_heads, head_dim] cache row
   int total = (num_heads + num_kv_heads) * half;
   for (int w = threadIdx.x; w < total; w += blockDim.x) {
     int h = w / half, i = w - h * half;
@@ -121,8 +132,31 @@ __global__ void rope_kernel(T* q, T* k, const int* positions, const float* cos_s
     int i1 = neox ? i : 2 * i, i2 = neox ? i + half : 2 * i + 1;
     float c = cs[i], s = cs[half + i];
     float x1 = to_f32(base[i1]), x2 = to_f32(base[i2]);
-    base[i1] = from_f32<T>(x1 * c - x2 * s);
-    base[i2] = from_f32<T>(x2 * c + x1 * s);
+    const T y1 = from_f32<T>(x1 * c - x2 * s), y2 = from_f32<T>(x2 * c + x1 * s);
+    base[i1] = y1;
+    base[i2] = y2;
+    if (CACHE && kc && h >= num_heads) {
+      T* dst = kc + (int64_t)(h - num_heads) * head_dim;
+      dst[i1] = y1;
+      dst[i2] = y2;
+    }
+  }
+  if constexpr (CACHE) {
+    if (!kc) return;
+    const int tail = head_dim - rotary_dim;  // dims rope leaves as they are (partial rotary)
+    for (int w = threadIdx.x; w < num_kv_heads * tail; w += blockDim.x) {
+      const int h = w / tail;
+      const int64_t c = (int64_t)h * head_dim + rotary_dim + (w - h * tail);
+      kc[c] = k[t * k_stride + c];
+    }
+    const T* src = v + t * v_stride;
+    T* dst = v_cache + slot * width;
+    if (vec) {
+      for (int64_t u = threadIdx.x; u < width * (int64_t)sizeof(T) / 16; u += blockDim.x)
+        reinterpret_cast<uint4*>(dst)[u] = reinterpret_cast<const uint4*>(src)[u];
+    } else {
+      for (int64_t c = threadIdx.x; c < width; c += blockDim.x) dst[c] = src[c];
+    }
   }
 }
 
@@ -206,10 +240,41 @@ int vt_rope(uint64_t q, uint64_t k, uint64_t positions, uint64_t cos_sin_cache, 
     using T = typename decltype(a)::type;
     int64_t work = (num_heads + num_kv_heads) * rotary_dim / 2;
     int threads = work >= 256 ? 256 : (int)((work + 31) / 32 * 32);
-    rope_kernel<T><<<(unsigned)num_tokens, threads, 0, g.stream>>>((T*)q, (T*)k, (const int*)positions, (const float*)cos_sin_cache,
-                                                                    (int)num_heads, (int)num_kv_heads, (int)head_dim, (int)rotary_dim,
-                                                                    q_stride, k_stride, is_neox != 0);
+    rope_kernel<T, false><<<(unsigned)num_tokens, threads, 0, g.stream>>>((T*)q, (T*)k, (const int*)positions, (const float*)cos_sin_cache,
+                                                                           (int)num_heads, (int)num_kv_heads, (int)head_dim, (int)rotary_dim,
+                                                                           q_stride, k_stride, is_neox != 0, nullptr, nullptr, nullptr,
+                                                                           nullptr, 0, false);
     return check_launch("vt_rope");
+  });
+}
+
+int vt_rope_and_cache(uint64_t q, uint64_t k, uint64_t v, uint64_t positions, uint64_t cos_sin_cache, uint64_t k_cache, uint64_t v_cache,
+                      uint64_t slot_mapping, int64_t num_tokens, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim,
+                      int64_t rotary_dim, int64_t q_stride, int64_t k_stride, int64_t v_stride, int is_neox, int act) {
+  if (num_tokens <= 0) return 0;
+  if (num_heads <= 0 || num_kv_heads <= 0 || head_dim <= 0)
+    return set_error("vt_rope_and_cache: bad shape num_heads=%lld num_kv_heads=%lld head_dim=%lld", (long long)num_heads,
+                     (long long)num_kv_heads, (long long)head_dim);
+  if (rotary_dim <= 0 || rotary_dim > head_dim || rotary_dim % 2 != 0)
+    return set_error("vt_rope_and_cache: rotary_dim %lld must be even and in (0, head_dim = %lld]", (long long)rotary_dim,
+                     (long long)head_dim);
+  if (q_stride < num_heads * head_dim || k_stride < num_kv_heads * head_dim || v_stride < num_kv_heads * head_dim)
+    return set_error("vt_rope_and_cache: row strides (q %lld, k %lld, v %lld) are shorter than a row of heads", (long long)q_stride,
+                     (long long)k_stride, (long long)v_stride);
+  if (num_tokens > 2147483647LL) return set_error("vt_rope_and_cache: too many tokens (%lld)", (long long)num_tokens);
+  VT_READY();
+  return dispatch_float(act, "vt_rope_and_cache", [&](auto a) {
+    using T = typename decltype(a)::type;
+    // The launch vt_rope makes (same threads), plus the cache stores.
+    int64_t work = (num_heads + num_kv_heads) * rotary_dim / 2;
+    int threads = work >= 256 ? 256 : (int)((work + 31) / 32 * 32);
+    const int64_t V = 16 / (int64_t)sizeof(T);
+    const bool vec = (num_kv_heads * head_dim) % V == 0 && v_stride % V == 0 && aligned_to(v, 16) && aligned_to(v_cache, 16);
+    rope_kernel<T, true><<<(unsigned)num_tokens, threads, 0, g.stream>>>((T*)q, (T*)k, (const int*)positions, (const float*)cos_sin_cache,
+                                                                          (int)num_heads, (int)num_kv_heads, (int)head_dim, (int)rotary_dim,
+                                                                          q_stride, k_stride, is_neox != 0, (const T*)v, (T*)k_cache,
+                                                                          (T*)v_cache, (const int*)slot_mapping, v_stride, vec);
+    return check_launch("vt_rope_and_cache");
   });
 }
 

@@ -62,6 +62,8 @@ export interface NativeOps {
   linear(out: Addr, x: Addr, weight: Addr, bias: Addr, M: number, N: number, K: number, wdt: DType, act: DType): number;
   rope(q: Addr, k: Addr, positions: Addr, cosSinCache: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, isNeox: number, act: DType): number;
   qkNormRope(q: Addr, k: Addr, qWeight: Addr, kWeight: Addr, positions: Addr, cosSinCache: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, eps: number, weightOffset: number, isNeox: number, wdt: DType, act: DType): number;
+  ropeAndCache(q: Addr, k: Addr, v: Addr, positions: Addr, cosSinCache: Addr, kCache: Addr, vCache: Addr, slotMapping: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, vStride: number, isNeox: number, act: DType): number;
+  qkNormRopeAndCache(q: Addr, k: Addr, v: Addr, qWeight: Addr, kWeight: Addr, positions: Addr, cosSinCache: Addr, kCache: Addr, vCache: Addr, slotMapping: Addr, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, rotaryDim: number, qStride: number, kStride: number, vStride: number, eps: number, weightOffset: number, isNeox: number, wdt: DType, act: DType): number;
   siluAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanhAndMul(out: Addr, x: Addr, numTokens: number, d: number, act: DType): number;
   geluTanh(out: Addr, x: Addr, n: number, act: DType): number;
@@ -119,6 +121,8 @@ const DECLS: [keyof NativeOps, string][] = [
   ['linear', 'int vt_linear(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int, int)'],
   ['rope', 'int vt_rope(uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
   ['qkNormRope', 'int vt_qk_norm_rope(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, int, int)'],
+  ['ropeAndCache', 'int vt_rope_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int)'],
+  ['qkNormRopeAndCache', 'int vt_qk_norm_rope_and_cache(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, int, int)'],
   ['siluAndMul', 'int vt_silu_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanhAndMul', 'int vt_gelu_tanh_and_mul(uint64_t, uint64_t, int64_t, int64_t, int)'],
   ['geluTanh', 'int vt_gelu_tanh(uint64_t, uint64_t, int64_t, int)'],

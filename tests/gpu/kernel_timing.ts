@@ -1,5 +1,5 @@
 // Times the CUDA kernels on Llama-3-8B's shapes in bf16 (not a test: run it with
-// `node --import tsx tests/gpu/kernel_timing.ts [linear|attention|other ...]`).
+// `node --import tsx tests/gpu/kernel_timing.ts [linear|attention|other|rope ...]`).
 // Prints the median time per call and the achieved bandwidth (bytes that must be
 // moved) or FLOP rate, so that the slow kernels stand out. VLLM_TS_ATTENTION=simt
 // times the SIMT attention kernels instead of the tensor-core ones.
@@ -150,6 +150,29 @@ if (want('other')) {
     time(() => cuda.reshapeAndCache(qkv.addr + H * D * 2, qkv.addr + (H + KVH) * D * 2, kc.addr, vc.addr, slots.addr, T, KVH, D, qkvN, qkvN, bf)),
     2 * 2 * 2 * T * KVH * D,
   );
+}
+// The rope + cache write of one layer, two launches against the fused one: at batch 1
+// (the decode step's case) and 2048 tokens; Llama-3-8B's heads, then Qwen3-30B-A3B's
+// (32 / 4 KV heads) with the per-head q/k norms.
+if (want('rope')) {
+  const cs = rand(8192 * D, DType.F32, 1);
+  const qn = rand(D), kn = rand(D);
+  for (const [fam, kvh] of [['llama', KVH], ['qwen3 q/k norm', 4]] as const)
+    for (const n of [1, T]) {
+      const w = (H + 2 * kvh) * D;
+      const qkv = rand(n * w), kc = rand(n * kvh * D), vc = rand(n * kvh * D);
+      const pos = i32(Int32Array.from({ length: n }, (_, i) => i)), sl = i32(Int32Array.from({ length: n }, (_, i) => i));
+      const [q, k, v] = [qkv.addr, qkv.addr + H * D * 2, qkv.addr + (H + kvh) * D * 2];
+      const norm = kvh !== KVH;
+      const first = () => (norm ? cuda.qkNormRope(q, k, qn.addr, kn.addr, pos.addr, cs.addr, n, H, kvh, D, D, w, w, 1e-6, 0, 1, bf, bf)
+        : cuda.rope(q, k, pos.addr, cs.addr, n, H, kvh, D, D, w, w, 1, bf));
+      const two = () => first() || cuda.reshapeAndCache(k, v, kc.addr, vc.addr, sl.addr, n, kvh, D, w, w, bf);
+      const one = () => (norm ? cuda.qkNormRopeAndCache(q, k, v, qn.addr, kn.addr, pos.addr, cs.addr, kc.addr, vc.addr, sl.addr, n, H, kvh, D, D, w, w, w, 1e-6, 0, 1, bf, bf)
+        : cuda.ropeAndCache(q, k, v, pos.addr, cs.addr, kc.addr, vc.addr, sl.addr, n, H, kvh, D, D, w, w, w, 1, bf));
+      const bytes = 2 * (2 * n * (H + kvh) * D + 2 * n * kvh * D);
+      row(`${fam} rope + reshape_and_cache ${n} tok (2 launches)`, time(two), bytes);
+      row(`${fam} rope_and_cache ${n} tok (1 launch)`, time(one), bytes);
+    }
 }
 console.log(`# kernel timing on ${cuda.deviceName()} (bf16, Llama-3-8B shapes${process.env.VLLM_TS_ATTENTION === 'simt' ? ', SIMT attention' : ''}${graphed ? ', replayed from CUDA graphs' : ', host-timed'})\n${rows.join('\n')}`);
 for (const t of made) t.dispose();

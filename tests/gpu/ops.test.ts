@@ -4,8 +4,9 @@
 // worst error per op and dtype, and writes all rows to $VLLM_TS_GPU_REPORT/ops.json.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DTYPES, DType, Pair, Tensor, check, gpuSkipReason, openLibs, randomValues, record, relErr, report, rng, roundTo } from './helpers.js';
+import { DTYPES, DType, Pair, Tensor, check, gpuSkipReason, openLibs, randomValues, record, relErr, report, rng, ropeCosSin, roundTo } from './helpers.js';
 import { runAttentionCases } from './attention_cases.js';
+import { runRopeCacheCases } from './rope_cache_cases.js';
 
 const skip = gpuSkipReason();
 
@@ -199,18 +200,6 @@ test('linear batch invariance: a row\'s output bits are the same at every decode
   assert.deepEqual(bad, [], 'shapes and batch sizes where the watched row\'s output changed');
 });
 
-/** The rope cos/sin cache: [maxPos, rot] f32, cos in the first rot/2 columns, sin in the rest (theta 10000). */
-function ropeCosSin(maxPos: number, rot: number): Float32Array {
-  const cs = new Float32Array(maxPos * rot);
-  for (let p = 0; p < maxPos; p++)
-    for (let i = 0; i < rot / 2; i++) {
-      const f = p / 10000 ** ((2 * i) / rot);
-      cs[p * rot + i] = Math.cos(f);
-      cs[p * rot + rot / 2 + i] = Math.sin(f);
-    }
-  return cs;
-}
-
 test('rope (neox and GPT-J, partial rotary, fused qkv strides)', { skip }, () => {
   const l = openLibs();
   const next = rng(4);
@@ -281,6 +270,10 @@ test('qk_norm_rope (per-head q/k RMSNorm + rope on fused qkv rows) against the C
     }
   }
   assert.deepEqual(mine, []);
+});
+
+test('rope_and_cache, qk_norm_rope_and_cache (one launch) = the rope / qk_norm_rope + reshape_and_cache launches bit for bit, and the CPU twin', { skip }, () => {
+  assert.deepEqual(runRopeCacheCases(openLibs()), []);
 });
 
 test('silu_and_mul, gelu_tanh_and_mul, gelu_tanh', { skip }, () => {
