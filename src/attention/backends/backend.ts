@@ -63,6 +63,23 @@ export function splitQkv(qkv: Tensor, numHeads: number, numKvHeads: number, head
   return { q: { addr: qkv.addr, stride }, k: { addr: k, stride }, v: { addr: k + numKvHeads * headDim * eltBytes, stride } };
 }
 
+/** Per-head RMSNorm of q and k before the rotation (Qwen3's, Gemma 3's q_norm / k_norm). */
+export interface QKNormSpec {
+  qWeight: Tensor; // [headDim]
+  kWeight: Tensor; // [headDim]
+  eps: number;
+  /** 1 for Gemma's (1 + w). */
+  weightOffset: number;
+}
+
+/** A layer's rotary embedding as a backend applies it to q and k, fused with the cache write. */
+export interface RopeSpec {
+  cosSinCache: Tensor; // [maxPosition, rotaryDim] f32: cos, then sin
+  rotaryDim: number;
+  isNeox: boolean;
+  qkNorm: QKNormSpec | null;
+}
+
 export interface AttentionBackend {
   readonly name: string;
   /**
@@ -71,4 +88,11 @@ export interface AttentionBackend {
    * returns [numTokens, numHeads * headDim]
    */
   forward(ctx: AttentionContext, spec: AttentionLayerSpec, q: RowsView, k: RowsView, v: RowsView, cache: LayerKVCache): Tensor;
+  /**
+   * forward for q and k as the projection left them: rotates them in place (after the
+   * per-head norms when rope.qkNorm) as it writes the cache, then attends.
+   * positions [numTokens] int32; q, k, v as in forward
+   */
+  forwardRope(ctx: AttentionContext, spec: AttentionLayerSpec, rope: RopeSpec, positions: Tensor, q: RowsView, k: RowsView, v: RowsView,
+    cache: LayerKVCache): Tensor;
 }

@@ -1,10 +1,9 @@
 // Rotary position embedding: a cos/sin table built once on the host (with the
-// config's scaling), applied in place to q and k by vt_rope.
-import { check, Tensor } from '../../native/index.js';
-import type { RowsView } from '../../attention/backends/backend.js';
+// config's scaling). The attention backend applies it in place to q and k as it
+// writes the KV cache (vt_rope_and_cache, vt_qk_norm_rope_and_cache: one launch).
+import { Tensor } from '../../native/index.js';
 import type { NativeOps } from '../../native/index.js';
 import type { RopeConfig } from '../../config/types.js';
-import type { ForwardContext } from '../forward_context.js';
 
 /** Inverse frequencies [rotaryDim / 2] after the config's scaling (HF's rope_init functions). */
 export function ropeInvFreq(rope: RopeConfig, rotaryDim: number): Float64Array {
@@ -99,15 +98,5 @@ export class RotaryEmbedding {
   ) {
     this.rotaryDim = Math.round(headDim * rope.partialRotaryFactor);
     this.cosSinCache = Tensor.fromF32(ops, buildCosSinCache(rope, this.rotaryDim, maxPosition), [maxPosition, this.rotaryDim]);
-  }
-
-  /**
-   * Rotates q and k in place.
-   * positions [T] int32; q: T rows of numHeads * headDim; k: T rows of numKvHeads * headDim
-   */
-  forward(ctx: ForwardContext, positions: Tensor, q: RowsView, k: RowsView, numHeads: number, numKvHeads: number): void {
-    const T = positions.shape[0];
-    check(ctx.ops, ctx.ops.rope(q.addr, k.addr, positions.addr, this.cosSinCache.addr, T, numHeads, numKvHeads,
-      this.headDim, this.rotaryDim, q.stride, k.stride, this.isNeox ? 1 : 0, ctx.act), 'rope');
   }
 }

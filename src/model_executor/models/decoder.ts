@@ -5,7 +5,7 @@
 // multipliers); a model file fills it in. Architecture only; kernels live behind the layers.
 import type { ModelConfig, RopeConfig } from '../../config/types.js';
 import { check, DTYPE_BYTES, type Tensor } from '../../native/index.js';
-import { splitQkv, type RowsView } from '../../attention/backends/backend.js';
+import { splitQkv, type RopeSpec, type RowsView } from '../../attention/backends/backend.js';
 import type { ForwardContext } from '../forward_context.js';
 import { gatedActFor, gatedActivation, type GatedAct } from '../layers/activation.js';
 import { Attention } from '../layers/attention.js';
@@ -116,14 +116,15 @@ class DecoderAttention {
   readonly kNorm: RMSNorm | null = null; // [D] or [KV * D]
   readonly oProj: Linear; // [hidden, H * D]
   readonly attn: Attention;
-  readonly rotary: RotaryEmbedding | null;
+  /** The rotation the backend runs with the cache write (the per-head q/k norms in it on fused rows); null: no rope. */
+  readonly rope: RopeSpec | null;
 
   constructor(cfg: ModelConfig, w: WeightLoader, p: string, i: number, parts: DecoderParts, la: LayerAttention) {
     const { hiddenSize: h, numAttentionHeads: H, numKeyValueHeads: KV, headDim: D } = cfg;
     // This rank's heads (all of them at tensor-parallel size 1).
     const local = localHeads(H, KV, w.tp);
-    // One qkv GEMM unless q and k need norms that vt_qk_norm_rope does not run on its rows
-    // (a norm over the whole projection, or per-head norms without rope).
+    // One qkv GEMM unless q and k need norms that vt_qk_norm_rope_and_cache does not run on its
+    // rows (a norm over the whole projection, or per-head norms without rope).
     // NOTE: a norm over the whole projection needs q and k contiguous [T, heads * D], so no fusing.
     const fused = !parts.qkNorm || (parts.qkNorm === 'head' && la.rotary !== null);
     // NOTE: tensors load in this order (--load-format dummy draws each from the next seed).
@@ -140,36 +141,31 @@ class DecoderAttention {
     // HF Llama: attention_bias also gives o_proj a bias (Qwen2's q/k/v-only bias does not).
     this.oProj = rowLinear(w, `${p}.o_proj`, h, H * D, cfg.hfConfig.attention_bias === true);
     this.attn = new Attention(i, local.heads, local.kvHeads, D, { scale: la.scale, slidingWindow: la.slidingWindow, softCap: la.softCap });
-    this.rotary = la.rotary;
+    const r = la.rotary, qn = fused ? this.qNorm : null;
+    const qkNorm = qn ? { qWeight: qn.weight, kWeight: this.kNorm!.weight, eps: qn.eps, weightOffset: qn.weightOffset } : null;
+    this.rope = r ? { cosSinCache: r.cosSinCache, rotaryDim: r.rotaryDim, isNeox: r.isNeox, qkNorm } : null;
   }
 
   /** positions [T], x [T, hidden] -> [T, hidden] (after o_proj) */
   forward(ctx: ForwardContext, positions: Tensor, x: Tensor): Tensor {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.attn.spec;
-    let q: RowsView, k: RowsView, v: RowsView;
-    if (this.qkvProj) {
-      const qkv = this.qkvProj.forward(ctx, x); // [T, (H + 2 KV) * D]
-      ({ q, k, v } = splitQkv(qkv, H, KV, D, DTYPE_BYTES[ctx.act]));
-      if (this.qNorm) {
-        // Per-head q/k norms and the rotation in one launch, on the fused rows.
-        const r = this.rotary!, qn = this.qNorm, T = x.shape[0];
-        check(ctx.ops, ctx.ops.qkNormRope(q.addr, k.addr, qn.weight.addr, this.kNorm!.weight.addr, positions.addr, r.cosSinCache.addr,
-          T, H, KV, D, r.rotaryDim, q.stride, k.stride, qn.eps, qn.weightOffset, r.isNeox ? 1 : 0, qn.weight.dtype, ctx.act), 'qk_norm_rope');
-        return this.oProj.forward(ctx, this.attn.forward(ctx, q, k, v)); // [T, hidden]
-      }
-    } else {
-      const T = x.shape[0];
-      const perHead = this.qNorm!.weight.shape[0] === D;
-      const norm = (n: RMSNorm, y: Tensor, heads: number) => (perHead ? n.forward(ctx, y.reshape([T * heads, D])) : n.forward(ctx, y));
-      const qn = norm(this.qNorm!, this.qProj!.forward(ctx, x), H); // [T * H, D] or [T, H * D]
-      const kn = norm(this.kNorm!, this.kProj!.forward(ctx, x), KV); // [T * KV, D] or [T, KV * D]
-      const vt = this.vProj!.forward(ctx, x); // [T, KV * D]
-      q = { addr: qn.addr, stride: H * D };
-      k = { addr: kn.addr, stride: KV * D };
-      v = { addr: vt.addr, stride: KV * D };
-    }
-    this.rotary?.forward(ctx, positions, q, k, H, KV);
-    return this.oProj.forward(ctx, this.attn.forward(ctx, q, k, v)); // [T, hidden]
+    // q, k, v: views into the fused qkv rows [T, (H + 2 KV) * D], or three apart.
+    const { q, k, v } = this.qkvProj ? splitQkv(this.qkvProj.forward(ctx, x), H, KV, D, DTYPE_BYTES[ctx.act]) : this.projectApart(ctx, x);
+    // Rope (and the per-head norms of fused rows) runs in the backend's cache write: one launch.
+    const o = this.rope ? this.attn.forwardRope(ctx, this.rope, positions, q, k, v) : this.attn.forward(ctx, q, k, v);
+    return this.oProj.forward(ctx, o); // [T, hidden]
+  }
+
+  /** The rare layout: q, k, v from three GEMMs, q and k normed (over the projection, or per head with no rope after). */
+  private projectApart(ctx: ForwardContext, x: Tensor): { q: RowsView; k: RowsView; v: RowsView } {
+    const { numHeads: H, numKvHeads: KV, headDim: D } = this.attn.spec;
+    const T = x.shape[0];
+    const perHead = this.qNorm!.weight.shape[0] === D;
+    const norm = (n: RMSNorm, y: Tensor, heads: number) => (perHead ? n.forward(ctx, y.reshape([T * heads, D])) : n.forward(ctx, y));
+    const qn = norm(this.qNorm!, this.qProj!.forward(ctx, x), H); // [T * H, D] or [T, H * D]
+    const kn = norm(this.kNorm!, this.kProj!.forward(ctx, x), KV); // [T * KV, D] or [T, KV * D]
+    const vt = this.vProj!.forward(ctx, x); // [T, KV * D]
+    return { q: { addr: qn.addr, stride: H * D }, k: { addr: kn.addr, stride: KV * D }, v: { addr: vt.addr, stride: KV * D } };
   }
 }
 
