@@ -22,6 +22,7 @@
 #include "moe_gemm_tiled.cuh"
 #include "skinny_mma.cuh"
 
+#include "moe_route.cuh"  // vt_moe_route's decode-batch kernel
 using namespace vt;
 
 namespace {
@@ -165,7 +166,8 @@ __global__ void moe_permute_small_kernel(int* offsets, int* sorted_tokens, int* 
 // E <= 1024): the first kRouteWarps warps run topk_one_token over the tokens (the same
 // code as topk_softmax_kernel), then the block permutes as moe_permute_small_kernel
 // does, so the results are those of the two launches, bit for bit. Dynamic smem:
-// kRouteWarps * E floats.
+// kRouteWarps * E floats. Decode batches (num_pairs <= 128, k <= 32) take
+// moe_route.cuh's kernel instead (the same bits in far fewer serial steps).
 constexpr int kRouteWarps = 8;
 
 template <typename T>
@@ -332,6 +334,9 @@ extern "C" int vt_moe_route(uint64_t topk_weights, uint64_t topk_ids, uint64_t e
   VT_READY();
   return dispatch_float(act, "vt_moe_route", [&](auto a) {
     using T = typename decltype(a)::type;
+    if (P <= route::kFastRoutePairs && k <= 32)  // decode batches: moe_route.cuh, the same bits in fewer serial steps
+      return route::launch_route_fast<T>(dp<float>(topk_weights), dp<int>(topk_ids), dp<int>(expert_offsets), dp<int>(sorted_token_ids),
+                                         dp<int>(inv_perm), dp<const T>(logits), (int)num_tokens, (int)num_experts, (int)k, renormalize);
     const int threads = num_experts < 32 * kRouteWarps ? 32 * kRouteWarps : (int)((num_experts + 31) / 32 * 32);
     const size_t smem = (size_t)kRouteWarps * num_experts * sizeof(float);
     moe_route_small_kernel<T><<<1, threads, smem, g.stream>>>(dp<float>(topk_weights), dp<int>(topk_ids), dp<int>(expert_offsets),

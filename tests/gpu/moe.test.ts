@@ -60,37 +60,70 @@ test('moe_topk_softmax, moe_permute: ids and permutation identical to the CPU, w
   assert.deepEqual(mine, []);
 });
 
+/**
+ * Router logits [T, E] for the route test. 'ties': a coarse grid, so equal logits (and
+ * probabilities) across lanes and slots; 'zeros': two logits near 0 at random experts,
+ * the rest from -300 up to -200 by expert id, so p is exactly 0 past the two: ties in p
+ * that the logits do not have, their logit order the reverse of the ids'; 'denormal':
+ * one near 0, the rest from -104 up to -88 by id (p subnormal or 0; the CPU's expf may
+ * round those differently, so only the GPU paths are compared); 'nan': token 0 has a
+ * NaN logit (every p NaN: the GPU takes no expert, the CPU experts 0..k-1).
+ */
+function routeLogits(next: () => number, T: number, E: number, kind: string, act: DType): Float32Array {
+  const v = randomValues(next, T * E, act, 3);
+  if (kind === 'ties') for (let i = 0; i < v.length; i++) v[i] = Math.round(v[i] * 2) / 2;
+  const band = kind === 'zeros' ? [-300, 100, 2] : kind === 'denormal' ? [-104, 16, 1] : null;
+  if (band)
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < E; i++) v[t * E + i] = band[0] + (band[1] * i) / E;
+      for (let j = 0; j < band[2]; j++) v[t * E + Math.floor(next() * E)] = 2 * next() - 1;
+    }
+  if (kind === 'nan') v[Math.floor(next() * E)] = NaN;
+  return roundTo(v, act);
+}
+
 test('moe_route (top-k + permutation in one launch) equals moe_topk_softmax then moe_permute, bit for bit, and the CPU ids', { skip }, () => {
   const l = openLibs();
   const next = rng(23);
   const mine: string[] = [];
+  // P = T * k <= 128 with k <= 32: the decode kernel (moe_route.cuh): T = 1..16 of
+  // Qwen3-MoE (E 128, k 8; T 16 is its limit), Mixtral (8, 2), Qwen2-MoE (60, 4) and
+  // E 64, 32, 256, 1024 (each register width); 136 (T 17), 296 and 1024: the
+  // single-block kernel; 1200: two launches; k 40 > 32: the single-block kernel.
+  const cases: [number, number, number, string][] = [];
+  for (const kind of ['random', 'ties', 'zeros', 'denormal']) {
+    for (const T of [1, 2, 4, 8]) cases.push([T, 128, 8, kind], [T, 8, 2, kind], [T, 60, 4, kind], [T, 64, 4, kind]);
+    cases.push([16, 128, 8, kind], [17, 128, 8, kind], [32, 8, 2, kind], [3, 32, 4, kind], [3, 256, 8, kind], [2, 1024, 8, kind]);
+  }
+  cases.push([37, 128, 8, 'random'], [5, 8, 2, 'random'], [128, 128, 8, 'random'], [300, 60, 4, 'random'], [1, 64, 40, 'random']);
+  cases.push([2, 128, 8, 'nan'], [1, 8, 2, 'nan'], [20, 128, 8, 'nan']);
   for (const act of DTYPES) {
-    // P = T * k: 8 (batch 1), 296, 1024 (the single-block limit), 1200 (two launches).
-    for (const [T, E, k] of [[1, 128, 8], [37, 128, 8], [5, 8, 2], [128, 128, 8], [300, 60, 4]]) {
+    for (const [T, E, k, kind] of cases) {
       const P = T * k;
-      const logits = pairOf(l, randomValues(next, T * E, act, 3), act);
+      const logits = pairOf(l, routeLogits(next, T, E, kind, act), act);
       const gpu = (n: number, dt = DType.I32) => Tensor.empty(l.cuda, [n], dt);
+      // The same poison on both sides: a NaN row's pairs are not scattered by either.
       const poison = (t: Tensor) => check(l.cuda, l.cuda.fillRandom(t.addr, DType.F32, t.numel, 5, 1), 'poison');
       const [w1, w2] = [gpu(P, DType.F32), gpu(P, DType.F32)];
       const [i1, o1, s1, v1] = [gpu(P), gpu(E + 1), gpu(P), gpu(P)];
       const [i2, o2, s2, v2] = [gpu(P), gpu(E + 1), gpu(P), gpu(P)];
-      for (const t of [w2, i2, o2, s2, v2]) poison(t);
+      for (const t of [w1, i1, o1, s1, v1, w2, i2, o2, s2, v2]) poison(t);
       check(l.cuda, l.cuda.moeTopkSoftmax(w1.addr, i1.addr, logits.gpu.addr, T, E, k, 1, act), 'topk');
       check(l.cuda, l.cuda.moePermute(o1.addr, s1.addr, v1.addr, i1.addr, P, E, k), 'permute');
       check(l.cuda, l.cuda.moeRoute(w2.addr, i2.addr, o2.addr, s2.addr, v2.addr, logits.gpu.addr, T, E, k, 1, act), 'route');
-      const name = `${DType[act]} T=${T} E=${E} k=${k}`;
+      const shape = `T=${T} E=${E} k=${k} ${kind}`, name = `${DType[act]} ${shape}`;
       const bits = (t: Tensor) => { const f = t.toF32(); return new Int32Array(f.buffer, f.byteOffset, f.length); };
       for (const [what, a, b] of [['weights', bits(w1), bits(w2)], ['ids', i1.toI32(), i2.toI32()], ['offsets', o1.toI32(), o2.toI32()],
         ['sorted', s1.toI32(), s2.toI32()], ['inv', v1.toI32(), v2.toI32()]] as const) {
         const same = a.length === b.length && a.every((x, i) => x === b[i]);
-        if (!record(`moe_route ${what}`, `T=${T} E=${E} k=${k} (equal to the two launches)`, act, same ? 0 : 1, 0)) mine.push(`${what} ${name}`);
+        if (!record(`moe_route ${what}`, `${shape} (equal to the two launches)`, act, same ? 0 : 1, 0)) mine.push(`${what} ${name}`);
       }
       // The CPU's route of the same (rounded) logits: the same ids and permutation.
       const c = (n: number, dt = DType.I32) => Tensor.empty(l.cpu, [n], dt);
       const [cw, ci, co, cs, cv] = [c(P, DType.F32), c(P), c(E + 1), c(P), c(P)];
       check(l.cpu, l.cpu.moeRoute(cw.addr, ci.addr, co.addr, cs.addr, cv.addr, logits.cpu.addr, T, E, k, 1, DType.F32), 'route cpu');
       const sameIds = ci.toI32().every((x, i) => x === i2.toI32()[i]) && cv.toI32().every((x, i) => x === v2.toI32()[i]);
-      if (!record('moe_route ids (CPU)', `T=${T} E=${E} k=${k} (equal)`, act, sameIds ? 0 : 1, 0)) mine.push(`cpu ids ${name}`);
+      if (kind !== 'nan' && kind !== 'denormal' && !record('moe_route ids (CPU)', `${shape} (equal)`, act, sameIds ? 0 : 1, 0)) mine.push(`cpu ids ${name}`);
       for (const t of [w1, w2, i1, o1, s1, v1, i2, o2, s2, v2, cw, ci, co, cs, cv]) t.dispose();
       logits.dispose();
     }
