@@ -117,17 +117,7 @@ export function relErr(gpu: Float32Array, ref: Float32Array): number {
   return num / Math.max(den, 1e-30);
 }
 
-/** The rope cos/sin cache: [maxPos, rot] f32, cos in the first rot/2 columns, sin in the rest (theta 10000). */
-export function ropeCosSin(maxPos: number, rot: number): Float32Array {
-  const cs = new Float32Array(maxPos * rot);
-  for (let p = 0; p < maxPos; p++)
-    for (let i = 0; i < rot / 2; i++) {
-      const f = p / 10000 ** ((2 * i) / rot);
-      cs[p * rot + i] = Math.cos(f);
-      cs[p * rot + rot / 2 + i] = Math.sin(f);
-    }
-  return cs;
-}
+export { ropeCosSin } from '../helpers/rope.js';
 
 export const DTYPES: DType[] = [DType.BF16, DType.F16, DType.F32];
 /** Tolerances on relErr: a few units of the dtype's last place. */

@@ -5,20 +5,9 @@ import { test } from 'node:test';
 
 import { DType, cpu, f32, i32, randn, rng, sameBitsOneAndTwoThreads, weight } from './helpers.js';
 import type { NativeOps, Tensor } from '../../src/native/index.js';
+import { ropeCosSin } from '../helpers/rope.js';
 
 const ops = cpu(2);
-
-/** [maxPos, rot] f32: cos in the first rot / 2 columns, sin after (theta 10000). */
-function cosSin(maxPos: number, rot: number): Float32Array {
-  const c = new Float32Array(maxPos * rot);
-  for (let p = 0; p < maxPos; p++)
-    for (let i = 0; i < rot / 2; i++) {
-      const a = p / 10000 ** ((2 * i) / rot);
-      c[p * rot + i] = Math.cos(a);
-      c[p * rot + rot / 2 + i] = Math.sin(a);
-    }
-  return c;
-}
 
 interface Case {
   T: number;
@@ -53,7 +42,7 @@ function inputs(o: NativeOps, c: Case, seed: number) {
       : [{ addr: bufs[0].addr, stride: H * D }, { addr: bufs[1].addr, stride: KV * D }, { addr: bufs[2].addr, stride: KV * D }];
     const wdt = c.norm?.wdt ?? DType.F32;
     return {
-      bufs, q, k, v, kc: f32(o, kc), vc: f32(o, vc), slots: i32(o, slots), pos: i32(o, pos), cs: f32(o, cosSin(64, c.rot)),
+      bufs, q, k, v, kc: f32(o, kc), vc: f32(o, vc), slots: i32(o, slots), pos: i32(o, pos), cs: f32(o, ropeCosSin(64, c.rot)),
       qw: weight(o, qw, [D], wdt).t, kw: weight(o, kw, [D], wdt).t,
     };
   };
